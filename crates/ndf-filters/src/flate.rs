@@ -1,0 +1,274 @@
+//! FlateDecode: zlib (or, for damaged headers, raw deflate) via flate2's zlib-rs backend.
+
+use flate2::{Decompress, FlushDecompress, Status};
+
+use crate::FilterError;
+
+/// Smallest first allocation; most streams are content streams of a few KB.
+const MIN_INITIAL: usize = 4096;
+
+/// How one inflate attempt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    /// The deflate end-of-stream was reached (and, in zlib mode, the Adler-32 matched).
+    Complete,
+    /// The input ran out before the end of the stream.
+    Truncated,
+    /// Invalid data or a bad checksum.
+    Error,
+}
+
+/// Inflates `input` into at most `limit` bytes. Returns the data and whether it was damaged.
+pub(crate) fn inflate(input: &[u8], limit: usize) -> Result<(Vec<u8>, bool), FilterError> {
+    if input.is_empty() {
+        // Empty streams (zero-length content streams) are common and harmless.
+        return Ok((Vec::new(), false));
+    }
+    // Some producers put a newline (or other white space) before the zlib header. Skip it only
+    // when a valid header follows: raw deflate may legitimately start with such a byte.
+    let ws = input
+        .iter()
+        .position(|&b| !crate::is_pdf_whitespace(b))
+        .unwrap_or(input.len());
+    let header_ok = valid_zlib_header(input.get(ws..).unwrap_or_default());
+    // Attempts in order; the next one runs only if the previous produced no byte at all, so the
+    // total work stays linear. A bad header is treated as absent (raw deflate from the first
+    // byte), then as present-but-corrupt (raw deflate after two bytes).
+    let attempts: [(bool, usize); 2] = if header_ok {
+        [(true, ws), (false, ws)]
+    } else {
+        [(false, 0), (false, 2)]
+    };
+    let mut out = Vec::new();
+    let mut end = End::Error;
+    for (zlib, skip) in attempts {
+        let Some(data) = input.get(skip..) else { break };
+        out.clear();
+        end = inflate_attempt(data, zlib, limit, &mut out)?;
+        if end == End::Complete || !out.is_empty() {
+            break;
+        }
+    }
+    Ok((out, end != End::Complete || !header_ok))
+}
+
+/// RFC 1950 header: CM 8 (deflate), window at most 32 KB, check bits right, no preset dictionary.
+fn valid_zlib_header(data: &[u8]) -> bool {
+    match data {
+        [cmf, flg, ..] => {
+            cmf & 0x0f == 8
+                && cmf >> 4 <= 7
+                && (u16::from(*cmf) << 8 | u16::from(*flg)) % 31 == 0
+                && flg & 0x20 == 0
+        }
+        _ => false,
+    }
+}
+
+/// One decompression run appending to `out` (which is empty on entry).
+fn inflate_attempt(
+    input: &[u8],
+    zlib: bool,
+    limit: usize,
+    out: &mut Vec<u8>,
+) -> Result<End, FilterError> {
+    let mut d = Decompress::new(zlib);
+    // One byte over the limit lets us tell "exactly max_out" from "more than max_out".
+    let cap_max = limit.saturating_add(1);
+    let initial = input.len().saturating_mul(4).max(MIN_INITIAL).min(cap_max);
+    if out.capacity() < initial {
+        out.reserve_exact(initial);
+    }
+    // Each pass either consumes input, produces output, grows the buffer (at most ~log2(limit)
+    // times, bounded by cap_max), or ends the loop.
+    loop {
+        if out.len() >= out.capacity() {
+            if out.capacity() >= cap_max {
+                return Err(FilterError::LimitExceeded { limit });
+            }
+            let target = out.capacity().saturating_mul(2).min(cap_max);
+            out.reserve_exact(target.saturating_sub(out.len()));
+        }
+        let in_before = d.total_in();
+        let out_before = out.len();
+        let consumed = usize::try_from(in_before).unwrap_or(usize::MAX);
+        let rest = input.get(consumed..).unwrap_or_default();
+        let res = d.decompress_vec(rest, out, FlushDecompress::Finish);
+        if out.len() > limit {
+            return Err(FilterError::LimitExceeded { limit });
+        }
+        match res {
+            Ok(Status::StreamEnd) => return Ok(End::Complete),
+            Ok(Status::Ok | Status::BufError) => {
+                let progressed = d.total_in() != in_before || out.len() != out_before;
+                let room = out.len() < out.capacity();
+                if !progressed && room {
+                    return Ok(End::Truncated);
+                }
+            }
+            Err(_) => return Ok(End::Error),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flate2::Compression;
+    use flate2::write::{DeflateEncoder, ZlibEncoder};
+    use std::io::Write;
+
+    pub(crate) fn zlib(data: &[u8]) -> Vec<u8> {
+        let mut e = ZlibEncoder::new(Vec::new(), Compression::default());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+
+    fn raw(data: &[u8]) -> Vec<u8> {
+        let mut e = DeflateEncoder::new(Vec::new(), Compression::default());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+
+    fn sample() -> Vec<u8> {
+        (0..20_000u32)
+            .flat_map(|i| format!("BT /F1 12 Tf {} {} Td (x) Tj ET\n", i % 97, i % 13).into_bytes())
+            .collect()
+    }
+
+    #[test]
+    fn known_answer() {
+        // zlib.compress(b"hello") from CPython.
+        let z = [
+            0x78, 0x9c, 0xcb, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00, 0x06, 0x2c, 0x02, 0x15,
+        ];
+        assert_eq!(inflate(&z, 100).unwrap(), (b"hello".to_vec(), false));
+    }
+
+    #[test]
+    fn round_trip_large() {
+        let s = sample();
+        let (d, damaged) = inflate(&zlib(&s), s.len()).unwrap();
+        assert!(!damaged);
+        assert_eq!(d, s);
+    }
+
+    #[test]
+    fn exact_limit_is_fine_one_less_is_not() {
+        let s = sample();
+        let z = zlib(&s);
+        assert_eq!(inflate(&z, s.len()).unwrap().0.len(), s.len());
+        assert_eq!(
+            inflate(&z, s.len() - 1),
+            Err(FilterError::LimitExceeded { limit: s.len() - 1 })
+        );
+        assert_eq!(inflate(&zlib(b""), 0).unwrap(), (Vec::new(), false));
+        assert_eq!(
+            inflate(&zlib(b"a"), 0),
+            Err(FilterError::LimitExceeded { limit: 0 })
+        );
+    }
+
+    #[test]
+    fn leading_whitespace() {
+        let mut z = b"\r\n \n".to_vec();
+        z.extend(zlib(b"content"));
+        assert_eq!(inflate(&z, 100).unwrap(), (b"content".to_vec(), false));
+    }
+
+    #[test]
+    fn missing_header_falls_back_to_raw() {
+        let s = sample();
+        let (d, damaged) = inflate(&raw(&s), s.len()).unwrap();
+        assert_eq!(d, s);
+        assert!(damaged);
+    }
+
+    #[test]
+    fn corrupt_header_falls_back_to_raw_after_it() {
+        let s = sample();
+        let mut z = zlib(&s);
+        z[0] = 0x00;
+        z[1] = 0x00;
+        let (d, damaged) = inflate(&z, s.len()).unwrap();
+        assert_eq!(d, s);
+        assert!(damaged);
+    }
+
+    #[test]
+    fn bad_adler_keeps_data() {
+        let s = sample();
+        let mut z = zlib(&s);
+        let n = z.len();
+        z[n - 1] ^= 0xff;
+        let (d, damaged) = inflate(&z, s.len()).unwrap();
+        assert_eq!(d, s);
+        assert!(damaged);
+    }
+
+    #[test]
+    fn missing_adler_and_garbage_after_end() {
+        let s = sample();
+        let mut z = zlib(&s);
+        z.truncate(z.len() - 4);
+        let (d, damaged) = inflate(&z, s.len()).unwrap();
+        assert_eq!(d, s);
+        assert!(damaged);
+
+        let mut z = zlib(&s);
+        z.extend_from_slice(b"\r\nendstream garbage");
+        assert_eq!(inflate(&z, s.len()).unwrap(), (s, false));
+    }
+
+    #[test]
+    fn truncated_keeps_prefix() {
+        let s = sample();
+        let z = zlib(&s);
+        let (d, damaged) = inflate(&z[..z.len() / 2], s.len()).unwrap();
+        assert!(damaged);
+        assert!(d.len() > 1000, "recovered {}", d.len());
+        assert_eq!(&s[..d.len()], &d[..]);
+    }
+
+    #[test]
+    fn error_midway_keeps_prefix() {
+        let s = sample();
+        let mut z = zlib(&s);
+        let mid = z.len() / 2;
+        for b in &mut z[mid..mid + 16] {
+            *b = 0xff;
+        }
+        let (d, damaged) = inflate(&z, s.len()).unwrap();
+        assert!(damaged);
+        assert!(d.len() > 1000, "recovered {}", d.len());
+        // Everything before the corruption point must be right.
+        assert_eq!(&s[..1000], &d[..1000]);
+    }
+
+    #[test]
+    fn garbage_gives_empty_damaged() {
+        let (d, damaged) = inflate(b"this is not deflate at all", 1000).unwrap();
+        assert!(damaged);
+        assert!(d.len() <= 1000);
+        assert_eq!(inflate(b"", 10).unwrap(), (Vec::new(), false));
+        assert_eq!(inflate(b"\n", 10).unwrap(), (Vec::new(), true));
+    }
+
+    #[test]
+    fn zero_bomb_stops_at_limit() {
+        // 50 MB of zeros compress to ~50 KB; the decoder must stop at 1 MB.
+        let mut e = ZlibEncoder::new(Vec::new(), Compression::best());
+        let chunk = vec![0u8; 1 << 20];
+        for _ in 0..50 {
+            e.write_all(&chunk).unwrap();
+        }
+        let z = e.finish().unwrap();
+        assert!(z.len() < 100_000);
+        let t = std::time::Instant::now();
+        assert_eq!(
+            inflate(&z, 1 << 20),
+            Err(FilterError::LimitExceeded { limit: 1 << 20 })
+        );
+        assert!(t.elapsed().as_secs() < 5);
+    }
+}
