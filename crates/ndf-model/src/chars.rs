@@ -103,7 +103,9 @@ impl TextPage {
     /// The text of one character.
     pub fn char_text(&self, c: &TextChar) -> &str {
         let start = c.text_start as usize;
-        self.text.get(start..start + c.text_len as usize).unwrap_or("")
+        self.text
+            .get(start..start + c.text_len as usize)
+            .unwrap_or("")
     }
 
     /// Append a character whose text is `text`.

@@ -163,12 +163,22 @@ pub struct Diagnostic {
 impl Diagnostic {
     /// A warning with the given code and message.
     pub fn warning(code: Code, message: impl Into<String>) -> Self {
-        Self { code, severity: Severity::Warning, message: message.into(), page: None }
+        Self {
+            code,
+            severity: Severity::Warning,
+            message: message.into(),
+            page: None,
+        }
     }
 
     /// An error with the given code and message.
     pub fn error(code: Code, message: impl Into<String>) -> Self {
-        Self { code, severity: Severity::Error, message: message.into(), page: None }
+        Self {
+            code,
+            severity: Severity::Error,
+            message: message.into(),
+            page: None,
+        }
     }
 
     /// The same diagnostic attached to a page.

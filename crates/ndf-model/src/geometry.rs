@@ -19,7 +19,12 @@ pub struct Rect {
 impl Rect {
     /// A rectangle from two corners in any order.
     pub fn from_corners(ax: f32, ay: f32, bx: f32, by: f32) -> Self {
-        Self { x0: ax.min(bx), y0: ay.min(by), x1: ax.max(bx), y1: ay.max(by) }
+        Self {
+            x0: ax.min(bx),
+            y0: ay.min(by),
+            x1: ax.max(bx),
+            y1: ay.max(by),
+        }
     }
 
     /// Width (never negative).
@@ -63,7 +68,12 @@ impl Rect {
     #[must_use]
     pub fn rounded(&self) -> Rect {
         let r = |v: f32| (v * 100.0).round() / 100.0;
-        Rect { x0: r(self.x0), y0: r(self.y0), x1: r(self.x1), y1: r(self.y1) }
+        Rect {
+            x0: r(self.x0),
+            y0: r(self.y0),
+            x1: r(self.x1),
+            y1: r(self.y1),
+        }
     }
 }
 
@@ -97,11 +107,15 @@ impl Default for Matrix {
 
 impl Matrix {
     /// The identity transform.
-    pub const IDENTITY: Matrix = Matrix { m: [1.0, 0.0, 0.0, 1.0, 0.0, 0.0] };
+    pub const IDENTITY: Matrix = Matrix {
+        m: [1.0, 0.0, 0.0, 1.0, 0.0, 0.0],
+    };
 
     /// A matrix from its six coefficients.
     pub const fn new(a: f64, b: f64, c: f64, d: f64, e: f64, f: f64) -> Self {
-        Matrix { m: [a, b, c, d, e, f] }
+        Matrix {
+            m: [a, b, c, d, e, f],
+        }
     }
 
     /// A translation.
@@ -157,8 +171,27 @@ mod tests {
     fn rect_union_and_intersection() {
         let a = Rect::from_corners(0.0, 0.0, 10.0, 10.0);
         let b = Rect::from_corners(15.0, 5.0, 5.0, 20.0);
-        assert_eq!(a.union(&b), Rect { x0: 0.0, y0: 0.0, x1: 15.0, y1: 20.0 });
-        assert_eq!(a.intersect(&b), Some(Rect { x0: 5.0, y0: 5.0, x1: 10.0, y1: 10.0 }));
-        assert_eq!(a.intersect(&Rect::from_corners(11.0, 11.0, 12.0, 12.0)), None);
+        assert_eq!(
+            a.union(&b),
+            Rect {
+                x0: 0.0,
+                y0: 0.0,
+                x1: 15.0,
+                y1: 20.0
+            }
+        );
+        assert_eq!(
+            a.intersect(&b),
+            Some(Rect {
+                x0: 5.0,
+                y0: 5.0,
+                x1: 10.0,
+                y1: 10.0
+            })
+        );
+        assert_eq!(
+            a.intersect(&Rect::from_corners(11.0, 11.0, 12.0, 12.0)),
+            None
+        );
     }
 }
