@@ -1,0 +1,856 @@
+//! The content-stream interpreter: runs a page's content (and its Form XObjects and annotation
+//! appearances) through the text and graphics state and emits positioned characters.
+
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use ndf_model::{CharFlags, Code, Diagnostic, Matrix, Rect, TextChar, TextPage};
+use ndf_pdf::content::{ContentParser, Operand, Operation, name_bytes, string_bytes};
+use ndf_pdf::{Dict, ObjRef, Object, PageObject, Pdf, PdfError, Stream};
+
+use crate::font::{Font, fallback_font, load_font};
+use crate::text_string::decode_text_string;
+
+/// Options for text interpretation.
+#[derive(Debug, Clone)]
+pub struct PageOptions {
+    /// Run annotation appearance streams (form field values, stamps, free text).
+    pub annotations: bool,
+}
+
+impl Default for PageOptions {
+    fn default() -> Self {
+        Self { annotations: true }
+    }
+}
+
+/// Most fonts kept loaded per document; beyond this, fonts are loaded per use.
+const MAX_CACHED_FONTS: usize = 2048;
+/// Deepest `q` nesting kept; deeper saves are counted but not stored.
+const MAX_GSTATE_DEPTH: usize = 1024;
+/// Deepest marked-content nesting tracked.
+const MAX_MARKED_DEPTH: usize = 1024;
+
+/// Identity of a font resource within a document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum FontKey {
+    Ref(u32),
+    Direct(usize),
+}
+
+/// Fonts loaded for one document, shared by its pages. Bounded in count.
+#[derive(Debug, Default)]
+pub struct FontCache {
+    fonts: HashMap<FontKey, Rc<Font>>,
+    fallback: Option<Rc<Font>>,
+}
+
+impl FontCache {
+    /// An empty cache (one per document).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn get<'a>(&mut self, pdf: &Pdf<'a>, obj: Object<'a>) -> Option<Rc<Font>> {
+        let key = match obj {
+            Object::Ref(r) => FontKey::Ref(r.num),
+            Object::Dict(d) => FontKey::Direct(d.0.as_ptr() as usize),
+            _ => return None,
+        };
+        if let Some(f) = self.fonts.get(&key) {
+            return Some(f.clone());
+        }
+        let dict = pdf.resolve(obj).as_dict()?;
+        let font = Rc::new(load_font(pdf, dict));
+        if self.fonts.len() < MAX_CACHED_FONTS {
+            self.fonts.insert(key, font.clone());
+        }
+        Some(font)
+    }
+
+    fn fallback(&mut self) -> Rc<Font> {
+        self.fallback.get_or_insert_with(|| Rc::new(fallback_font())).clone()
+    }
+}
+
+#[derive(Clone)]
+struct GState {
+    ctm: Matrix,
+    font: Option<Rc<Font>>,
+    font_index: u16,
+    size: f64,
+    char_spacing: f64,
+    word_spacing: f64,
+    h_scale: f64,
+    leading: f64,
+    rise: f64,
+    render_mode: u8,
+}
+
+impl Default for GState {
+    fn default() -> Self {
+        Self {
+            ctm: Matrix::IDENTITY,
+            font: None,
+            font_index: 0,
+            size: 0.0,
+            char_spacing: 0.0,
+            word_spacing: 0.0,
+            h_scale: 1.0,
+            leading: 0.0,
+            rise: 0.0,
+            render_mode: 0,
+        }
+    }
+}
+
+struct Marked {
+    mcid: Option<u32>,
+    actual_text: Option<String>,
+    hidden: bool,
+    first_char: usize,
+}
+
+/// Interprets one page.
+struct Interp<'p, 'a> {
+    pdf: &'p Pdf<'a>,
+    fonts: &'p mut FontCache,
+    page: TextPage,
+    page_xform: Matrix,
+    visible: Rect,
+    gs: GState,
+    stack: Vec<GState>,
+    dropped_saves: usize,
+    tm: Matrix,
+    tlm: Matrix,
+    marked: Vec<Marked>,
+    dropped_marks: usize,
+    hidden_depth: usize,
+    forms: Vec<ObjRef>,
+    ops: u64,
+    max_ops: u64,
+    max_chars: usize,
+    font_ids: HashMap<*const Font, u16>,
+    reported_fonts: Vec<*const Font>,
+    flags: CharFlags,
+    stop: Option<PdfError>,
+    /// Characters left out because they lie outside the visible page (as viewers and pdftotext do).
+    clipped: u32,
+    ocg_off: Vec<ObjRef>,
+}
+
+/// Interpret page `index` of `pdf` into positioned characters.
+pub fn extract_page<'a>(pdf: &Pdf<'a>, index: usize, fonts: &mut FontCache, options: &PageOptions) -> TextPage {
+    let number = index as u32 + 1;
+    let Some(page) = pdf.page(index) else {
+        let mut p = TextPage { number, ..TextPage::default() };
+        p.diagnostics.push(Diagnostic::error(Code::PageFailed, "the page does not exist").on_page(number));
+        return p;
+    };
+    let limits = pdf.budget().limits();
+    let (page_xform, width, height) = page_transform(&page);
+    let mut it = Interp {
+        pdf,
+        fonts,
+        page: TextPage {
+            number,
+            width: width as f32,
+            height: height as f32,
+            rotation: page.rotate,
+            ..TextPage::default()
+        },
+        page_xform,
+        visible: Rect { x0: 0.0, y0: 0.0, x1: width as f32, y1: height as f32 },
+        gs: GState::default(),
+        stack: Vec::new(),
+        dropped_saves: 0,
+        tm: Matrix::IDENTITY,
+        tlm: Matrix::IDENTITY,
+        marked: Vec::new(),
+        dropped_marks: 0,
+        hidden_depth: 0,
+        forms: Vec::new(),
+        ops: 0,
+        max_ops: limits.max_operators_per_page,
+        max_chars: limits.max_chars_per_page as usize,
+        font_ids: HashMap::new(),
+        reported_fonts: Vec::new(),
+        flags: CharFlags::default(),
+        stop: None,
+        clipped: 0,
+        ocg_off: optional_content_off(pdf),
+    };
+    let mut content = Vec::new();
+    for s in pdf.page_contents(&page) {
+        match pdf.decode_stream(s) {
+            Ok(d) => {
+                if d.damaged {
+                    it.diag(Diagnostic::warning(Code::StreamDamaged, "a content stream is damaged; its readable part is used"));
+                }
+                content.extend_from_slice(&d.data);
+                content.push(b'\n');
+            }
+            Err(e) => {
+                let fatal = e.code.is_limit() && pdf.budget().tripped().is_some();
+                it.diag(Diagnostic::error(e.code, format!("a content stream could not be decoded: {}", e.message)));
+                if fatal {
+                    it.stop = Some(e);
+                    break;
+                }
+            }
+        }
+    }
+    if it.stop.is_none() {
+        it.run(&content, page.resources);
+    }
+    if it.stop.is_none() && options.annotations {
+        it.annotations(&page);
+    }
+    if let Some(e) = it.stop.take() {
+        it.diag(Diagnostic::error(e.code, format!("page interpretation stopped: {}", e.message)));
+    }
+    it.page
+}
+
+/// The transform from default user space to the visible page (crop box, rotated, top-left
+/// origin, y down), and the visible width and height.
+fn page_transform(page: &PageObject<'_>) -> (Matrix, f64, f64) {
+    let [x0, y0, x1, y1] = page.crop_box;
+    let u = page.user_unit;
+    let (w, h) = ((x1 - x0) * u, (y1 - y0) * u);
+    let m = match page.rotate {
+        90 => Matrix::new(0.0, 1.0, 1.0, 0.0, -y0, -x0),
+        180 => Matrix::new(-1.0, 0.0, 0.0, 1.0, x1, -y0),
+        270 => Matrix::new(0.0, -1.0, -1.0, 0.0, y1, x1),
+        _ => Matrix::new(1.0, 0.0, 0.0, -1.0, -x0, y1),
+    };
+    let m = m.then(&Matrix::new(u, 0.0, 0.0, u, 0.0, 0.0));
+    if page.rotate == 90 || page.rotate == 270 { (m, h, w) } else { (m, w, h) }
+}
+
+/// Optional content groups switched off in the default configuration.
+fn optional_content_off(pdf: &Pdf<'_>) -> Vec<ObjRef> {
+    let Some(catalog) = pdf.catalog() else { return Vec::new() };
+    let Some(ocp) = pdf.get_dict(catalog, b"OCProperties") else { return Vec::new() };
+    let Some(d) = pdf.get_dict(ocp, b"D") else { return Vec::new() };
+    pdf.get_array(d, b"OFF").map_or_else(Vec::new, |a| a.iter().filter_map(|o| o.as_ref()).take(10_000).collect())
+}
+
+impl<'p, 'a> Interp<'p, 'a> {
+    fn diag(&mut self, d: Diagnostic) {
+        if self.page.diagnostics.len() < 64 {
+            let n = self.page.number;
+            self.page.diagnostics.push(d.on_page(n));
+        }
+    }
+
+    fn run(&mut self, content: &[u8], resources: Dict<'a>) {
+        let mut parser = ContentParser::new(content);
+        while let Some(op) = parser.next_op() {
+            self.ops += 1;
+            if self.ops > self.max_ops {
+                self.stop = Some(PdfError::new(
+                    Code::TooManyOperators,
+                    format!("the page executes more than {} operators", self.max_ops),
+                ));
+                return;
+            }
+            if let Err(e) = self.pdf.budget().tick() {
+                self.stop = Some(e);
+                return;
+            }
+            self.op(&op, resources);
+            if self.stop.is_some() {
+                return;
+            }
+        }
+        if parser.malformed > 0 {
+            self.diag(Diagnostic::warning(Code::ContentMalformed, "a content stream contains malformed syntax that was skipped"));
+        }
+    }
+
+    fn op(&mut self, op: &Operation<'_, '_>, resources: Dict<'a>) {
+        match op.op {
+            b"q" => {
+                if self.stack.len() < MAX_GSTATE_DEPTH {
+                    self.stack.push(self.gs.clone());
+                } else {
+                    self.dropped_saves += 1;
+                }
+            }
+            b"Q" => {
+                if self.dropped_saves > 0 {
+                    self.dropped_saves -= 1;
+                } else if let Some(g) = self.stack.pop() {
+                    self.gs = g;
+                }
+            }
+            b"cm" => {
+                if let Some([a, b, c, d, e, f]) = op.numbers::<6>() {
+                    let m = Matrix::new(a, b, c, d, e, f);
+                    if m.is_finite() {
+                        self.gs.ctm = m.then(&self.gs.ctm);
+                    }
+                }
+            }
+            b"BT" => {
+                self.tm = Matrix::IDENTITY;
+                self.tlm = Matrix::IDENTITY;
+            }
+            b"ET" => {}
+            b"Tf" => {
+                if let Some(size) = op.arg_from_end(0).and_then(|o| o.as_f64())
+                    && let Some(Operand::Name(name)) = op.arg_from_end(1)
+                {
+                    self.gs.size = size;
+                    self.set_font(&name_bytes(name), resources);
+                }
+            }
+            b"Tc" => self.set_num(op, |g, v| g.char_spacing = v),
+            b"Tw" => self.set_num(op, |g, v| g.word_spacing = v),
+            b"Tz" => self.set_num(op, |g, v| g.h_scale = v / 100.0),
+            b"TL" => self.set_num(op, |g, v| g.leading = v),
+            b"Ts" => self.set_num(op, |g, v| g.rise = v),
+            b"Tr" => {
+                if let Some(v) = op.arg_from_end(0).and_then(|o| o.as_i64()) {
+                    self.gs.render_mode = v.clamp(0, 7) as u8;
+                }
+            }
+            b"Td" => {
+                if let Some([tx, ty]) = op.numbers::<2>() {
+                    self.next_line(tx, ty);
+                }
+            }
+            b"TD" => {
+                if let Some([tx, ty]) = op.numbers::<2>() {
+                    self.gs.leading = -ty;
+                    self.next_line(tx, ty);
+                }
+            }
+            b"Tm" => {
+                if let Some([a, b, c, d, e, f]) = op.numbers::<6>() {
+                    let m = Matrix::new(a, b, c, d, e, f);
+                    if m.is_finite() {
+                        self.tm = m;
+                        self.tlm = m;
+                    }
+                }
+            }
+            b"T*" => self.next_line(0.0, -self.gs.leading),
+            b"Tj" => {
+                if let Some(s) = op.arg_from_end(0).and_then(string_bytes) {
+                    self.show(&s);
+                }
+            }
+            b"'" => {
+                self.next_line(0.0, -self.gs.leading);
+                if let Some(s) = op.arg_from_end(0).and_then(string_bytes) {
+                    self.show(&s);
+                }
+            }
+            b"\"" => {
+                if let Some([aw, ac]) = op.operands.len().checked_sub(3).and_then(|i| {
+                    Some([op.operands.get(i)?.as_f64()?, op.operands.get(i + 1)?.as_f64()?])
+                }) {
+                    self.gs.word_spacing = aw;
+                    self.gs.char_spacing = ac;
+                }
+                self.next_line(0.0, -self.gs.leading);
+                if let Some(s) = op.arg_from_end(0).and_then(string_bytes) {
+                    self.show(&s);
+                }
+            }
+            b"TJ" => {
+                if let Some(arr @ Operand::Array { .. }) = op.arg_from_end(0) {
+                    for item in op.array(arr) {
+                        match item {
+                            Operand::Int(_) | Operand::Real(_) => {
+                                let n = item.as_f64().unwrap_or(0.0);
+                                self.adjust(n);
+                            }
+                            _ => {
+                                if let Some(s) = string_bytes(*item) {
+                                    self.show(&s);
+                                }
+                            }
+                        }
+                        if self.stop.is_some() {
+                            return;
+                        }
+                    }
+                }
+            }
+            b"Do" => {
+                if let Some(Operand::Name(name)) = op.arg_from_end(0) {
+                    self.do_xobject(&name_bytes(name), resources);
+                }
+            }
+            b"gs" => {
+                if let Some(Operand::Name(name)) = op.arg_from_end(0) {
+                    self.ext_gstate(&name_bytes(name), resources);
+                }
+            }
+            b"BMC" => self.begin_marked(None, false, None),
+            b"BDC" => self.bdc(op, resources),
+            b"EMC" => self.end_marked(),
+            _ => {}
+        }
+    }
+
+    fn set_num(&mut self, op: &Operation<'_, '_>, f: impl FnOnce(&mut GState, f64)) {
+        if let Some(v) = op.arg_from_end(0).and_then(|o| o.as_f64()) {
+            f(&mut self.gs, v);
+        }
+    }
+
+    fn next_line(&mut self, tx: f64, ty: f64) {
+        let m = Matrix::translate(tx, ty).then(&self.tlm);
+        if m.is_finite() {
+            self.tlm = m;
+            self.tm = m;
+        }
+    }
+
+    /// A TJ number: move back by n/1000 text-space units (scaled by size and, for horizontal
+    /// text, by the horizontal scaling).
+    fn adjust(&mut self, n: f64) {
+        let vertical = self.gs.font.as_ref().is_some_and(|f| f.vertical);
+        let d = -n / 1000.0 * self.gs.size;
+        let m = if vertical {
+            Matrix::translate(0.0, d).then(&self.tm)
+        } else {
+            Matrix::translate(d * self.gs.h_scale, 0.0).then(&self.tm)
+        };
+        if m.is_finite() {
+            self.tm = m;
+        }
+    }
+
+    fn set_font(&mut self, name: &[u8], resources: Dict<'a>) {
+        let obj = self
+            .pdf
+            .get_dict(resources, b"Font")
+            .and_then(|fonts| fonts.get(name));
+        self.gs.font = match obj {
+            Some(o) => self.fonts.get(self.pdf, o),
+            None => None,
+        };
+        if self.gs.font.is_none() {
+            self.diag(Diagnostic::warning(Code::FontDamaged, "a font used by the page is missing; Helvetica assumed"));
+        }
+        self.register_font();
+    }
+
+    fn register_font(&mut self) {
+        let font = match &self.gs.font {
+            Some(f) => f.clone(),
+            None => {
+                let f = self.fonts.fallback();
+                self.gs.font = Some(f.clone());
+                f
+            }
+        };
+        let key = Rc::as_ptr(&font);
+        if let Some(&i) = self.font_ids.get(&key) {
+            self.gs.font_index = i;
+            return;
+        }
+        let i = self.page.fonts.len().min(u16::MAX as usize) as u16;
+        if self.page.fonts.len() < u16::MAX as usize {
+            self.page.fonts.push(font.info.clone());
+        }
+        self.font_ids.insert(key, i);
+        self.gs.font_index = i;
+        if !self.reported_fonts.contains(&key) {
+            self.reported_fonts.push(key);
+            for d in font.diagnostics.clone() {
+                self.diag(d);
+            }
+        }
+    }
+
+    fn ext_gstate(&mut self, name: &[u8], resources: Dict<'a>) {
+        let Some(gs) = self.pdf.get_dict(resources, b"ExtGState").and_then(|d| self.pdf.get_dict(d, name)) else {
+            return;
+        };
+        if let Some(arr) = self.pdf.get_array(gs, b"Font")
+            && let (Some(f), Some(size)) = (arr.first(), arr.get(1).and_then(|o| self.pdf.resolve(*o).as_f64()))
+        {
+            self.gs.font = self.fonts.get(self.pdf, *f);
+            self.gs.size = size;
+            self.register_font();
+        }
+    }
+
+    fn show(&mut self, bytes: &[u8]) {
+        if self.hidden_depth > 0 {
+            // Hidden optional content: advance the text position only.
+            self.advance_only(bytes);
+            return;
+        }
+        if self.gs.font.is_none() {
+            self.register_font();
+        }
+        let Some(font) = self.gs.font.clone() else { return };
+        let g = self.gs.clone();
+        let base = self.tm.then(&g.ctm).then(&self.page_xform);
+        if !base.is_finite() {
+            return;
+        }
+        let fs = g.size;
+        let th = g.h_scale;
+        let vertical = font.vertical;
+        let mut flags = self.flags;
+        if g.render_mode == 3 || g.render_mode == 7 {
+            flags.insert(CharFlags::INVISIBLE);
+        }
+        if vertical {
+            flags.insert(CharFlags::VERTICAL);
+        }
+        // Effective size: how tall an em is on the page.
+        let size = (fs * base.m[2].hypot(base.m[3])).abs();
+        let (dx, dy) = if vertical { base.apply_vector(0.0, -1.0) } else { base.apply_vector(1.0, 0.0) };
+        let norm = dx.hypot(dy);
+        let dir = if norm > 0.0 { ((dx / norm) as f32, (dy / norm) as f32) } else { (1.0, 0.0) };
+
+        let mut text = std::mem::take(&mut self.page.text);
+        let text_base = text.len();
+        let mut pos = 0.0f64;
+        let mut pending: Vec<(usize, usize, TextChar)> = Vec::new();
+        let (ascent, descent) = (font.ascent, font.descent);
+        font.for_each_glyph(bytes, &mut text, |glyph, start, end| {
+            let spacing = g.char_spacing + if glyph.is_space_code { g.word_spacing } else { 0.0 };
+            let (origin, corners, advance) = if vertical {
+                // Vertical writing: glyphs hang from the baseline position, centred.
+                let w = glyph.width * fs;
+                let adv = -glyph.vertical_advance * fs + spacing;
+                let y0 = -pos;
+                let c = [(-w / 2.0, y0 - adv), (w / 2.0, y0)];
+                ((0.0, y0), c, adv)
+            } else {
+                let w = glyph.width * fs * th;
+                let adv = (glyph.width * fs + spacing) * th;
+                let c = [(pos, g.rise + descent * fs), (pos + w, g.rise + ascent * fs)];
+                ((pos, g.rise), c, adv)
+            };
+            let (ox, oy) = base.apply(origin.0, origin.1);
+            let mut x_min = f64::MAX;
+            let mut y_min = f64::MAX;
+            let mut x_max = f64::MIN;
+            let mut y_max = f64::MIN;
+            for (cx, cy) in [corners[0], (corners[0].0, corners[1].1), (corners[1].0, corners[0].1), corners[1]] {
+                let (x, y) = base.apply(cx, cy);
+                x_min = x_min.min(x);
+                y_min = y_min.min(y);
+                x_max = x_max.max(x);
+                y_max = y_max.max(y);
+            }
+            let mut f = flags;
+            if glyph.unmapped {
+                f.insert(CharFlags::UNMAPPED);
+            }
+            let (adx, ady) = if vertical { base.apply_vector(0.0, -advance) } else { base.apply_vector(advance, 0.0) };
+            let c = TextChar {
+                text_start: 0,
+                text_len: 0,
+                font: g.font_index,
+                bbox: Rect { x0: x_min as f32, y0: y_min as f32, x1: x_max as f32, y1: y_max as f32 },
+                origin: (ox as f32, oy as f32),
+                advance: adx.hypot(ady) as f32,
+                size: size as f32,
+                dir,
+                flags: f,
+                mcid: None,
+            };
+            pending.push((start, end, c));
+            pos += advance;
+        });
+        // Move the text matrix past the string.
+        let m = if vertical { Matrix::translate(0.0, -pos) } else { Matrix::translate(pos, 0.0) };
+        let tm = m.then(&self.tm);
+        if tm.is_finite() {
+            self.tm = tm;
+        }
+        let mcid = self.marked.iter().rev().find_map(|m| m.mcid);
+        let pushed_text = text.split_off(text_base);
+        self.page.text = text;
+        for (start, end, mut c) in pending {
+            if self.page.chars.len() >= self.max_chars {
+                self.stop = Some(PdfError::new(
+                    Code::TooManyChars,
+                    format!("the page has more than {} characters", self.max_chars),
+                ));
+                return;
+            }
+            if !c.bbox.is_finite() {
+                continue;
+            }
+            let cx = (c.bbox.x0 + c.bbox.x1) / 2.0;
+            let cy = (c.bbox.y0 + c.bbox.y1) / 2.0;
+            let v = self.visible;
+            if cx < v.x0 - 1.0 || cx > v.x1 + 1.0 || cy < v.y0 - 1.0 || cy > v.y1 + 1.0 {
+                self.clipped += 1;
+                continue;
+            }
+            c.mcid = mcid;
+            let s = pushed_text.get(start - text_base..end - text_base).unwrap_or("");
+            self.page.push_char(s, c);
+        }
+    }
+
+    /// Move the text position as `show` would, without emitting characters.
+    fn advance_only(&mut self, bytes: &[u8]) {
+        let Some(font) = self.gs.font.clone() else { return };
+        let g = &self.gs;
+        let mut pos = 0.0;
+        let mut scratch = String::new();
+        font.for_each_glyph(bytes, &mut scratch, |glyph, _, _| {
+            let spacing = g.char_spacing + if glyph.is_space_code { g.word_spacing } else { 0.0 };
+            pos += if font.vertical {
+                -glyph.vertical_advance * g.size + spacing
+            } else {
+                (glyph.width * g.size + spacing) * g.h_scale
+            };
+        });
+        let m = if font.vertical { Matrix::translate(0.0, -pos) } else { Matrix::translate(pos, 0.0) };
+        let tm = m.then(&self.tm);
+        if tm.is_finite() {
+            self.tm = tm;
+        }
+    }
+
+    fn do_xobject(&mut self, name: &[u8], resources: Dict<'a>) {
+        let Some(obj) = self.pdf.get_dict(resources, b"XObject").and_then(|d| d.get(name)) else { return };
+        let Some(stream) = self.pdf.resolve(obj).as_stream() else { return };
+        if !stream.dict.is_type(b"Subtype", b"Form") {
+            return;
+        }
+        if self.oc_hidden(stream.dict.get(b"OC")) {
+            return;
+        }
+        self.run_form(stream, obj.as_ref(), resources, None);
+    }
+
+    /// Run a Form XObject (or annotation appearance) with `extra` applied before its matrix.
+    fn run_form(&mut self, stream: &Stream<'a>, id: Option<ObjRef>, parent_resources: Dict<'a>, extra: Option<Matrix>) {
+        let limit = self.pdf.budget().limits().max_xobject_depth as usize;
+        if self.forms.len() >= limit {
+            self.diag(Diagnostic::warning(Code::NestingTooDeep, format!("Form XObjects nest deeper than {limit}; the rest is skipped")));
+            return;
+        }
+        if let Some(id) = id
+            && self.forms.contains(&id)
+        {
+            self.diag(Diagnostic::warning(Code::ContentMalformed, "a Form XObject draws itself; the cycle is cut"));
+            return;
+        }
+        let decoded = match self.pdf.decode_stream(stream) {
+            Ok(d) => d,
+            Err(e) => {
+                let fatal = self.pdf.budget().tripped().is_some();
+                self.diag(Diagnostic::error(e.code, format!("a Form XObject could not be decoded: {}", e.message)));
+                if fatal {
+                    self.stop = Some(e);
+                }
+                return;
+            }
+        };
+        let resources = self.pdf.get_dict(stream.dict, b"Resources").unwrap_or(parent_resources);
+        let matrix = self
+            .pdf
+            .get_array(stream.dict, b"Matrix")
+            .and_then(|a| {
+                let mut v = Vec::new();
+                self.pdf.numbers(a, &mut v);
+                match v.as_slice() {
+                    [a, b, c, d, e, f] => Some(Matrix::new(*a, *b, *c, *d, *e, *f)),
+                    _ => None,
+                }
+            })
+            .filter(Matrix::is_finite)
+            .unwrap_or(Matrix::IDENTITY);
+        let saved_gs = self.gs.clone();
+        let saved_stack = self.stack.len();
+        let (saved_tm, saved_tlm) = (self.tm, self.tlm);
+        let mut m = matrix;
+        if let Some(x) = extra {
+            m = m.then(&x);
+        }
+        self.gs.ctm = m.then(&self.gs.ctm);
+        if let Some(id) = id {
+            self.forms.push(id);
+        } else {
+            // Direct (inline) forms cannot form cycles by reference, but still count for depth.
+            self.forms.push(ObjRef::new(u32::MAX, 0));
+        }
+        self.run(&decoded.data, resources);
+        self.forms.pop();
+        self.stack.truncate(saved_stack);
+        self.gs = saved_gs;
+        self.tm = saved_tm;
+        self.tlm = saved_tlm;
+    }
+
+    fn bdc(&mut self, op: &Operation<'_, '_>, resources: Dict<'a>) {
+        let tag = match op.operands.first() {
+            Some(Operand::Name(n)) => name_bytes(n).into_owned(),
+            _ => Vec::new(),
+        };
+        let props = op.arg_from_end(0);
+        let mut mcid = None;
+        let mut actual_text = None;
+        let mut hidden = false;
+        match props {
+            Some(d @ Operand::Dict { .. }) => {
+                mcid = op.dict_get(d, b"MCID").and_then(|o| o.as_i64()).and_then(|v| u32::try_from(v).ok());
+                actual_text = op.dict_get(d, b"ActualText").and_then(string_bytes).map(|b| decode_text_string(&b));
+            }
+            Some(Operand::Name(n)) => {
+                let name = name_bytes(n);
+                let prop = self.pdf.get_dict(resources, b"Properties").and_then(|p| p.get(&name));
+                if tag == b"OC" {
+                    hidden = self.oc_hidden(prop);
+                } else if let Some(d) = prop.and_then(|p| self.pdf.resolve(p).as_dict()) {
+                    mcid = self.pdf.get_i64(d, b"MCID").and_then(|v| u32::try_from(v).ok());
+                    actual_text = self.pdf.get_string(d, b"ActualText").map(decode_text_string);
+                }
+            }
+            _ => {}
+        }
+        self.begin_marked(mcid, hidden, actual_text);
+    }
+
+    /// True when `oc` (an OCG or OCMD reference) is switched off.
+    fn oc_hidden(&self, oc: Option<Object<'a>>) -> bool {
+        let Some(oc) = oc else { return false };
+        if self.ocg_off.is_empty() {
+            return false;
+        }
+        if let Some(r) = oc.as_ref()
+            && self.ocg_off.contains(&r)
+        {
+            return true;
+        }
+        // An OCMD: hidden when every listed group is off (the default /AnyOn policy).
+        let Some(d) = self.pdf.resolve(oc).as_dict() else { return false };
+        if !d.is_type(b"Type", b"OCMD") {
+            return false;
+        }
+        let groups: Vec<ObjRef> = match d.get(b"OCGs") {
+            Some(Object::Ref(r)) => vec![r],
+            Some(o) => self.pdf.resolve(o).as_array().map_or_else(Vec::new, |a| a.iter().filter_map(|x| x.as_ref()).collect()),
+            None => Vec::new(),
+        };
+        !groups.is_empty() && groups.iter().all(|g| self.ocg_off.contains(g))
+    }
+
+    fn begin_marked(&mut self, mcid: Option<u32>, hidden: bool, actual_text: Option<String>) {
+        if self.marked.len() >= MAX_MARKED_DEPTH {
+            self.dropped_marks += 1;
+            return;
+        }
+        if hidden {
+            self.hidden_depth += 1;
+        }
+        self.marked.push(Marked { mcid, actual_text, hidden, first_char: self.page.chars.len() });
+    }
+
+    fn end_marked(&mut self) {
+        if self.dropped_marks > 0 {
+            self.dropped_marks -= 1;
+            return;
+        }
+        let Some(m) = self.marked.pop() else { return };
+        if m.hidden {
+            self.hidden_depth = self.hidden_depth.saturating_sub(1);
+        }
+        let Some(actual) = m.actual_text else { return };
+        // Replace the glyphs drawn inside the sequence by the actual text.
+        let first = m.first_char.min(self.page.chars.len());
+        if first == self.page.chars.len() {
+            return;
+        }
+        let replaced: Vec<TextChar> = self.page.chars.drain(first..).collect();
+        let text_start = replaced.first().map_or(self.page.text.len(), |c| c.text_start as usize);
+        self.page.text.truncate(text_start.min(self.page.text.len()));
+        let mut c = replaced[0].clone();
+        for r in &replaced[1..] {
+            c.bbox = c.bbox.union(&r.bbox);
+            c.advance += r.advance;
+        }
+        c.flags.insert(CharFlags::ACTUAL_TEXT);
+        c.flags.0 &= !CharFlags::UNMAPPED.0;
+        self.page.push_char(&actual, c);
+    }
+
+    fn annotations(&mut self, page: &PageObject<'a>) {
+        let Some(annots) = self.pdf.get_array(page.dict, b"Annots") else { return };
+        for a in annots.iter().take(10_000) {
+            if self.stop.is_some() {
+                return;
+            }
+            let Some(annot) = self.pdf.resolve(*a).as_dict() else { continue };
+            let flags = self.pdf.get_i64(annot, b"F").unwrap_or(0);
+            // Hidden (2) and NoView (32) annotations are not drawn; Popups are drawn by viewers
+            // only when opened.
+            if flags & (2 | 32) != 0 || annot.is_type(b"Subtype", b"Popup") {
+                continue;
+            }
+            if self.oc_hidden(annot.get(b"OC")) {
+                continue;
+            }
+            let Some(ap) = self.pdf.get_dict(annot, b"AP") else { continue };
+            let normal = self.pdf.get_in(ap, b"N");
+            let appearance = match normal {
+                Object::Stream(s) => Some((s, ap.get(b"N").and_then(|o| o.as_ref()))),
+                Object::Dict(states) => {
+                    let state = self.pdf.get_name(annot, b"AS");
+                    state.and_then(|st| {
+                        let o = states.get(st)?;
+                        Some((self.pdf.resolve(o).as_stream()?, o.as_ref()))
+                    })
+                }
+                _ => None,
+            };
+            let Some((stream, id)) = appearance else { continue };
+            let Some(rect) = annot.get(b"Rect").and_then(|r| self.pdf.rect(r)) else { continue };
+            let bbox = stream.dict.get(b"BBox").and_then(|b| self.pdf.rect(b)).unwrap_or(rect);
+            let form_matrix = self
+                .pdf
+                .get_array(stream.dict, b"Matrix")
+                .and_then(|a| {
+                    let mut v = Vec::new();
+                    self.pdf.numbers(a, &mut v);
+                    match v.as_slice() {
+                        [a, b, c, d, e, f] => Some(Matrix::new(*a, *b, *c, *d, *e, *f)),
+                        _ => None,
+                    }
+                })
+                .unwrap_or(Matrix::IDENTITY);
+            // ISO 32000 §12.5.5: map the transformed appearance box onto the annotation rect.
+            let corners = [(bbox[0], bbox[1]), (bbox[2], bbox[1]), (bbox[0], bbox[3]), (bbox[2], bbox[3])];
+            let (mut x0, mut y0, mut x1, mut y1) = (f64::MAX, f64::MAX, f64::MIN, f64::MIN);
+            for (x, y) in corners {
+                let (tx, ty) = form_matrix.apply(x, y);
+                x0 = x0.min(tx);
+                y0 = y0.min(ty);
+                x1 = x1.max(tx);
+                y1 = y1.max(ty);
+            }
+            let (w, h) = (x1 - x0, y1 - y0);
+            if !(w > 0.0 && h > 0.0) {
+                continue;
+            }
+            let sx = (rect[2] - rect[0]) / w;
+            let sy = (rect[3] - rect[1]) / h;
+            let a_matrix = Matrix::new(1.0, 0.0, 0.0, 1.0, -x0, -y0)
+                .then(&Matrix::new(sx, 0.0, 0.0, sy, rect[0], rect[1]));
+            let saved_flags = self.flags;
+            self.flags.insert(CharFlags::ANNOTATION);
+            let saved_gs = std::mem::take(&mut self.gs);
+            self.run_form(stream, id, page.resources, Some(a_matrix));
+            self.gs = saved_gs;
+            self.flags = saved_flags;
+        }
+    }
+}
