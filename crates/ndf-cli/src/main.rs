@@ -1,1 +1,134 @@
-fn main() {}
+//! `ndf`: the NeuralDocFlow command-line tool.
+//!
+//! Exit codes (also in README.md):
+//! - 0: every input was extracted (pages may still carry diagnostics),
+//! - 1: at least one input failed (its error is reported; the others were still processed),
+//! - 2: invalid usage (unknown option, bad page range, unreadable file list).
+
+mod batch;
+mod extract;
+mod input;
+
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use ndf_extract::{Limits, Options, PageSelection};
+
+#[derive(Parser, Debug)]
+#[command(name = "ndf", version, about = "NeuralDocFlow: fast, safe PDF text and layout extraction")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Extract one or more documents to JSON, plain text or Markdown.
+    Extract(extract::ExtractArgs),
+    /// Extract many documents in parallel, with progress and a summary.
+    Batch(batch::BatchArgs),
+}
+
+/// Output formats of `extract`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Format {
+    /// The versioned JSON document model.
+    Json,
+    /// Plain text in reading order.
+    Text,
+    /// Markdown with headings and lists.
+    Markdown,
+}
+
+impl Format {
+    pub(crate) fn extension(self) -> &'static str {
+        match self {
+            Format::Json => "json",
+            Format::Text => "txt",
+            Format::Markdown => "md",
+        }
+    }
+}
+
+/// Options shared by `extract` and `batch`.
+#[derive(Args, Debug, Clone)]
+pub(crate) struct EngineArgs {
+    /// Pages to extract, e.g. `1-3,7,10-` (1-based).
+    #[arg(long, value_name = "RANGES")]
+    pages: Option<String>,
+    /// Password of encrypted documents (prefer the environment variable).
+    #[arg(long, env = "NDF_PASSWORD", hide_env_values = true)]
+    password: Option<String>,
+    /// Leave out text drawn by annotations (form field values, stamps).
+    #[arg(long)]
+    no_annotations: bool,
+    /// Keep hyphens at line ends instead of joining hyphenated words.
+    #[arg(long)]
+    no_dehyphenate: bool,
+    /// Time budget per document in milliseconds (0 = none).
+    #[arg(long, value_name = "MS", default_value_t = Limits::default().deadline_ms)]
+    deadline_ms: u64,
+    /// Largest input file in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = Limits::default().max_file_bytes)]
+    max_file_bytes: u64,
+    /// Largest decoded size of one stream in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = Limits::default().max_stream_bytes)]
+    max_stream_bytes: u64,
+    /// Largest total of decoded bytes per document (decompression-bomb guard).
+    #[arg(long, value_name = "BYTES", default_value_t = Limits::default().max_document_bytes)]
+    max_document_bytes: u64,
+    /// Most content operators executed per page.
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_operators_per_page)]
+    max_operators: u64,
+}
+
+impl EngineArgs {
+    pub(crate) fn options(&self) -> anyhow::Result<Options> {
+        let mut o = Options::default();
+        o.limits.deadline_ms = self.deadline_ms;
+        o.limits.max_file_bytes = self.max_file_bytes;
+        o.limits.max_stream_bytes = self.max_stream_bytes;
+        o.limits.max_document_bytes = self.max_document_bytes;
+        o.limits.max_operators_per_page = self.max_operators;
+        o.password = self.password.clone().unwrap_or_default();
+        o.annotations = !self.no_annotations;
+        o.layout.dehyphenate = !self.no_dehyphenate;
+        if let Some(p) = &self.pages {
+            o.pages = Some(PageSelection::parse(p).map_err(|e| UsageError(e.message))?);
+        }
+        Ok(o)
+    }
+}
+
+/// An error in how the tool was called (exit code 2).
+#[derive(Debug)]
+pub(crate) struct UsageError(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Extract(args) => extract::run(&args),
+        Command::Batch(args) => batch::run(&args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            let usage = e.downcast_ref::<UsageError>().is_some();
+            eprint_error(&format!("{e:#}"));
+            ExitCode::from(if usage { 2 } else { 1 })
+        }
+    }
+}
+
+#[allow(clippy::print_stderr)]
+pub(crate) fn eprint_error(message: &str) {
+    eprintln!("ndf: error: {message}");
+}

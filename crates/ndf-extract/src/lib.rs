@@ -1,1 +1,288 @@
-//! placeholder
+//! The extraction facade: PDF bytes in; pages, text, Markdown and metadata out.
+//!
+//! - [`extract`] returns a whole [`Document`].
+//! - [`Extraction`] streams pages one at a time (bounded memory for any page count), for the
+//!   CLI and the service.
+//! - A page that fails (malformed content, a limit, even a bug that panics) fails alone: it is
+//!   returned empty with an error diagnostic and the other pages are still extracted.
+//!
+//! No IO: callers pass the file's bytes.
+
+mod metadata;
+mod pages;
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+pub use ndf_layout::{LayoutOptions, MarkdownRenderer, render_text};
+pub use ndf_model::{
+    Block, BlockRole, Code, Diagnostic, Document, Limits, Line, Metadata, Page, SCHEMA_VERSION,
+    Severity, Span,
+};
+pub use pages::PageSelection;
+
+use ndf_layout::RunningTextMarker;
+use ndf_pdf::{Bump, OpenOptions, Pdf};
+use ndf_text::{FontCache, PageOptions};
+
+/// An extraction failure for the whole document: a stable code and a message without document
+/// content.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct ExtractError {
+    /// Stable code.
+    pub code: Code,
+    /// Human-readable detail.
+    pub message: String,
+}
+
+impl ExtractError {
+    /// An error with a code and a message.
+    pub fn new(code: Code, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<ndf_pdf::PdfError> for ExtractError {
+    fn from(e: ndf_pdf::PdfError) -> Self {
+        Self {
+            code: e.code,
+            message: e.message,
+        }
+    }
+}
+
+/// What to extract and under which limits.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Resource limits.
+    pub limits: Limits,
+    /// Password for encrypted documents (empty: the empty user password).
+    pub password: String,
+    /// Pages to extract (all when `None`).
+    pub pages: Option<PageSelection>,
+    /// Layout options.
+    pub layout: LayoutOptions,
+    /// Include text drawn by annotation appearances (form field values, stamps).
+    pub annotations: bool,
+    /// How many pages running-header/footer detection looks ahead (the pages held in memory).
+    pub running_text_window: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            limits: Limits::default(),
+            password: String::new(),
+            pages: None,
+            layout: LayoutOptions::default(),
+            annotations: true,
+            running_text_window: 4,
+        }
+    }
+}
+
+/// Extract a whole document.
+pub fn extract(data: &[u8], options: &Options) -> Result<Document, ExtractError> {
+    Extraction::run(data, options, |ex| {
+        let mut pages = Vec::new();
+        while let Some(p) = ex.next_page() {
+            pages.push(p);
+        }
+        Document {
+            schema_version: SCHEMA_VERSION.to_owned(),
+            metadata: ex.metadata().clone(),
+            pages,
+            diagnostics: ex.diagnostics(),
+        }
+    })
+}
+
+/// A document being extracted page by page.
+pub struct Extraction<'a> {
+    pdf: Pdf<'a>,
+    fonts: FontCache,
+    options: &'a Options,
+    metadata: Metadata,
+    selected: Vec<usize>,
+    next: usize,
+    marker: Option<RunningTextMarker>,
+    ready: std::collections::VecDeque<Page>,
+    diagnostics: Vec<Diagnostic>,
+}
+
+impl std::fmt::Debug for Extraction<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Extraction")
+            .field("pages", &self.selected.len())
+            .field("next", &self.next)
+            .finish()
+    }
+}
+
+impl<'a> Extraction<'a> {
+    /// Open `data` and hand the extraction to `f`. Panics inside the engine while opening are
+    /// caught and reported as [`Code::Internal`].
+    pub fn run<R>(
+        data: &[u8],
+        options: &Options,
+        f: impl FnOnce(&mut Extraction<'_>) -> R,
+    ) -> Result<R, ExtractError> {
+        let arena = Bump::new();
+        let open = catch_unwind(AssertUnwindSafe(|| Extraction::open(data, &arena, options)));
+        let mut ex = match open {
+            Ok(r) => r?,
+            Err(_) => {
+                return Err(ExtractError::new(
+                    Code::Internal,
+                    "the engine failed while opening the document",
+                ));
+            }
+        };
+        Ok(f(&mut ex))
+    }
+
+    fn open(
+        data: &'a [u8],
+        arena: &'a Bump,
+        options: &'a Options,
+    ) -> Result<Extraction<'a>, ExtractError> {
+        let pdf = Pdf::open(
+            data,
+            arena,
+            &OpenOptions {
+                limits: options.limits.clone(),
+                password: options.password.clone(),
+            },
+        )?;
+        let count = pdf.page_count();
+        let selected: Vec<usize> = match &options.pages {
+            Some(sel) => {
+                let pages = sel.resolve(count);
+                if pages.is_empty() && count > 0 {
+                    return Err(ExtractError::new(
+                        Code::InvalidArgument,
+                        format!("the page selection matches none of the document's {count} pages"),
+                    ));
+                }
+                pages
+            }
+            None => (0..count).collect(),
+        };
+        let metadata = metadata::read(&pdf);
+        let window = options.running_text_window;
+        Ok(Extraction {
+            pdf,
+            fonts: FontCache::new(),
+            options,
+            metadata,
+            selected,
+            next: 0,
+            marker: (window > 0).then(|| RunningTextMarker::new(window)),
+            ready: std::collections::VecDeque::new(),
+            diagnostics: Vec::new(),
+        })
+    }
+
+    /// Document metadata.
+    pub fn metadata(&self) -> &Metadata {
+        &self.metadata
+    }
+
+    /// Number of pages that will be returned.
+    pub fn selected_count(&self) -> usize {
+        self.selected.len()
+    }
+
+    /// Document-level diagnostics so far (repairs, suppressed messages, fatal limits).
+    pub fn diagnostics(&self) -> Vec<Diagnostic> {
+        let mut d = self.pdf.diagnostics();
+        d.extend(self.diagnostics.iter().cloned());
+        d
+    }
+
+    /// The next page in order, with its blocks, lines and spans; `None` after the last.
+    pub fn next_page(&mut self) -> Option<Page> {
+        loop {
+            if let Some(p) = self.ready.pop_front() {
+                return Some(p);
+            }
+            let Some(&index) = self.selected.get(self.next) else {
+                // Flush what the running-text marker still holds.
+                if let Some(marker) = self.marker.take() {
+                    self.ready.extend(marker.finish());
+                    continue;
+                }
+                return None;
+            };
+            self.next += 1;
+            let page = self.extract_one(index);
+            match &mut self.marker {
+                Some(marker) => self.ready.extend(marker.push(page)),
+                None => self.ready.push_back(page),
+            }
+        }
+    }
+
+    fn extract_one(&mut self, index: usize) -> Page {
+        let number = index as u32 + 1;
+        if let Some(e) = self.pdf.budget().tripped() {
+            // A document-wide limit was crossed on an earlier page: the rest are empty.
+            return failed_page(number, e.code, &e.message);
+        }
+        let page_options = PageOptions {
+            annotations: self.options.annotations,
+        };
+        let pdf = &self.pdf;
+        let fonts = &mut self.fonts;
+        let layout = &self.options.layout;
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            let text_page = ndf_text::extract_page(pdf, index, fonts, &page_options);
+            ndf_layout::layout_page(&text_page, layout)
+        }));
+        match result {
+            Ok(page) => page,
+            Err(_) => {
+                // The font cache may hold a half-built entry; start it afresh.
+                self.fonts = FontCache::new();
+                failed_page(
+                    number,
+                    Code::Internal,
+                    "the engine failed on this page; the other pages are unaffected",
+                )
+            }
+        }
+    }
+}
+
+fn failed_page(number: u32, code: Code, message: &str) -> Page {
+    Page {
+        number,
+        width: 0.0,
+        height: 0.0,
+        rotation: 0,
+        blocks: Vec::new(),
+        diagnostics: vec![Diagnostic::error(code, message).on_page(number)],
+    }
+}
+
+/// Plain text of a whole document: pages in order, each followed by a form feed.
+pub fn document_text(doc: &Document) -> String {
+    let mut out = String::new();
+    for p in &doc.pages {
+        render_text(p, &mut out);
+    }
+    out
+}
+
+/// Markdown of a whole document.
+pub fn document_markdown(doc: &Document) -> String {
+    let mut out = String::new();
+    let mut r = MarkdownRenderer::new();
+    for p in &doc.pages {
+        r.render_page(p, &mut out);
+    }
+    out
+}

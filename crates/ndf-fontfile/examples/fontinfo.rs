@@ -1,6 +1,7 @@
 //! Prints what `FontProgram` reads from font files: `cargo run --example fontinfo -- FILE...`.
 //! The kind the PDF would claim comes from the extension (.pfa/.pfb Type 1, .ttf, .otf,
 //! .cff/.cid bare CFF).
+#![allow(clippy::disallowed_methods)] // developer tools and tests read trusted files
 #![allow(clippy::print_stdout)]
 
 use ndf_fontfile::{FontFileKind, FontProgram, sniff};

@@ -1,10 +1,8 @@
 //! sfnt (TrueType / OpenType) font programs: the table directory, `head`, `maxp`, `hhea`,
 //! `hmtx`, `post`, `name`, `cmap` and, for CFF-flavoured OpenType, the `CFF ` table.
 //!
-//! Each table is read on its own, so a broken `glyf` (or a missing `hhea`) does not lose the
-//! cmap: `ttf_parser::Face::parse` would reject such fonts whole.
-
-use ttf_parser::RawFace;
+//! Each table is read on its own, with bounds-checked reads of the few fields needed, so a
+//! broken `glyf` (or a missing `hhea`) does not lose the cmap.
 
 use crate::cff::{self, Cff};
 use crate::cmap::{self, Runs};
@@ -32,39 +30,24 @@ pub(crate) struct Tables<'a> {
 }
 
 impl<'a> Tables<'a> {
-    /// Reads the directory with ttf-parser; if that fails (a truncated directory), reads the
-    /// records that fit. Collections use their first face and are read here, because
-    /// ttf-parser debug-asserts on a hostile face count (a panic in debug builds).
+    /// Reads the table records that fit. Collections (`ttcf`) use their first face.
     pub(crate) fn new(data: &'a [u8]) -> Option<Self> {
         let mut records = Vec::new();
-        let raw = match data.get(..4)? {
-            b"ttcf" => None,
-            _ => RawFace::parse(data, 0).ok(),
+        let face = match data.get(..4)? {
+            b"ttcf" => u32_at(data, 12)? as usize,
+            _ => 0,
         };
-        if let Some(raw) = raw {
-            for r in raw.table_records.into_iter().take(MAX_TABLES) {
-                records.push((r.tag.0.to_be_bytes(), r.offset, r.length));
-            }
-        } else {
-            let face = match data.get(..4)? {
-                b"ttcf" => u32_at(data, 12)? as usize,
-                _ => 0,
+        let n = usize::from(u16_at(data, face.checked_add(4)?)?).min(MAX_TABLES);
+        for i in 0..n {
+            let off = face + 12 + i * 16;
+            let (Some(tag), Some(o), Some(l)) = (data.get(off..off + 4), u32_at(data, off + 8), u32_at(data, off + 12))
+            else {
+                break;
             };
-            let n = usize::from(u16_at(data, face + 4)?).min(MAX_TABLES);
-            for i in 0..n {
-                let off = face + 12 + i * 16;
-                let (Some(tag), Some(o), Some(l)) = (
-                    data.get(off..off + 4),
-                    u32_at(data, off + 8),
-                    u32_at(data, off + 12),
-                ) else {
-                    break;
-                };
-                records.push(([tag[0], tag[1], tag[2], tag[3]], o, l));
-            }
-            if records.is_empty() {
-                return None;
-            }
+            records.push(([tag[0], tag[1], tag[2], tag[3]], o, l));
+        }
+        if records.is_empty() {
+            return None;
         }
         Some(Self { data, records })
     }
@@ -111,14 +94,17 @@ pub(crate) fn is_cff_flavoured(data: &[u8]) -> bool {
 pub(crate) fn parse(data: &[u8]) -> Option<Sfnt> {
     let t = Tables::new(data)?;
     let mut s = Sfnt {
+        // head.unitsPerEm (offset 18); valid values are 16..=16384.
         units_per_em: t
             .get(b"head")
-            .and_then(ttf_parser::head::Table::parse)
-            .map_or(1000, |h| h.units_per_em),
+            .and_then(|h| u16_at(h, 18))
+            .filter(|u| (16..=16384).contains(u))
+            .unwrap_or(1000),
         ..Sfnt::default()
     };
-    if let Some(m) = t.get(b"maxp").and_then(ttf_parser::maxp::Table::parse) {
-        s.num_glyphs = m.number_of_glyphs.get().into();
+    // maxp.numGlyphs (offset 4).
+    if let Some(n) = t.get(b"maxp").and_then(|m| u16_at(m, 4)) {
+        s.num_glyphs = n.into();
     }
     if let Some(c) = t.get(b"CFF ") {
         s.cff = cff::parse(c);
@@ -208,10 +194,11 @@ fn advances(t: &Tables<'_>, bound: u32) -> Vec<u16> {
     let (Some(hhea), Some(hmtx)) = (t.get(b"hhea"), t.get(b"hmtx")) else {
         return Vec::new();
     };
-    let Some(hhea) = ttf_parser::hhea::Table::parse(hhea) else {
+    // hhea.numberOfHMetrics (offset 34).
+    let Some(number_of_metrics) = u16_at(hhea, 34) else {
         return Vec::new();
     };
-    let n = u32::from(hhea.number_of_metrics).min(bound) as usize;
+    let n = u32::from(number_of_metrics).min(bound) as usize;
     // Each long metric is (advance u16, lsb i16); a truncated table keeps what fits.
     hmtx.chunks_exact(4)
         .take(n)
@@ -269,18 +256,31 @@ fn post_names(post: &[u8], bound: u32) -> NameTable {
     names
 }
 
-/// The PostScript name (name ID 6) of a `name` table.
+/// The PostScript name (name ID 6) of a `name` table: UTF-16BE for the Unicode and Windows
+/// platforms, ASCII for Macintosh.
 fn postscript_name(data: &[u8]) -> Option<Box<str>> {
-    let table = ttf_parser::name::Table::parse(data)?;
-    for n in table.names.into_iter().take(1024) {
-        if n.name_id != ttf_parser::name_id::POST_SCRIPT_NAME || n.name.len() > 255 {
+    let count = usize::from(u16_at(data, 2)?).min(1024);
+    let strings = usize::from(u16_at(data, 4)?);
+    for i in 0..count {
+        let rec = 6 + i * 12;
+        let (Some(platform), Some(name_id), Some(len), Some(off)) =
+            (u16_at(data, rec), u16_at(data, rec + 6), u16_at(data, rec + 8), u16_at(data, rec + 10))
+        else {
+            break;
+        };
+        if name_id != 6 || len > 255 {
             continue;
         }
-        let s = n.to_string().or_else(|| {
-            // Mac Roman names are ASCII in practice.
-            (n.platform_id == ttf_parser::PlatformId::Macintosh && n.name.is_ascii())
-                .then(|| String::from_utf8_lossy(n.name).into_owned())
-        });
+        let start = strings + usize::from(off);
+        let Some(bytes) = data.get(start..start + usize::from(len)) else { continue };
+        let s = match platform {
+            0 | 3 => {
+                let units = bytes.chunks_exact(2).map(|c| u16::from_be_bytes([c[0], c[1]]));
+                char::decode_utf16(units).collect::<Result<String, _>>().ok()
+            }
+            1 if bytes.is_ascii() => Some(String::from_utf8_lossy(bytes).into_owned()),
+            _ => None,
+        };
         if let Some(s) = s.filter(|s| !s.is_empty()) {
             return Some(s.into());
         }

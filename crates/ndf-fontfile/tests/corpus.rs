@@ -8,6 +8,7 @@
 //! `cid CID GID`, `code CODE GID` (`gid_for_code` without a hint), `adv GID ADVANCE`.
 
 // The report (and the skip notice) is this test's output.
+#![allow(clippy::disallowed_methods)] // developer tools and tests read trusted files
 #![allow(clippy::print_stdout)]
 
 use std::collections::BTreeMap;

@@ -224,7 +224,6 @@ fn broken_tables_keep_the_cmap() {
             bad[r + 8..r + 12].copy_from_slice(&0x7FFF_0000u32.to_be_bytes());
         }
     }
-    assert!(ttf_parser::Face::parse(&bad, 0).is_err());
     let p = parse(FontFileKind::TrueType, &bad);
     assert_eq!(p.gid_for_code(0x41, Some('A')), Some(2));
     assert_eq!(p.unicode_of_glyph(7), Some('\u{1D400}'));

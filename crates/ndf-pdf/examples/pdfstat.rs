@@ -1,5 +1,6 @@
 //! Developer tool: open PDFs and report pages, repair status and decoded content sizes.
 //! `cargo run -p ndf-pdf --example pdfstat -- FILE...`
+#![allow(clippy::disallowed_methods)] // developer tools and tests read trusted files
 #![allow(clippy::print_stdout)]
 
 use ndf_pdf::{Bump, OpenOptions, Pdf};

@@ -1,5 +1,6 @@
 //! Developer tool: naive text of PDFs straight from the interpreter (no real layout), to check
 //! fonts and positions independently of ndf-layout. `cargo run -p ndf-text --example rawtext -- FILE`
+#![allow(clippy::disallowed_methods)] // developer tools and tests read trusted files
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use ndf_pdf::{Bump, OpenOptions, Pdf};

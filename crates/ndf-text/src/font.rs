@@ -109,7 +109,13 @@ impl Font {
                     let at = text.len();
                     let mapped = c.unicode(read.code, read.len, cid, text);
                     if !mapped {
-                        text.push('\u{FFFD}');
+                        // Like poppler and MuPDF, an Identity-ordered font with no other
+                        // mapping shows its CIDs as code points (usually wrong, but what readers
+                        // of such files have come to expect); the glyph stays flagged unmapped.
+                        match c.identity_guess(cid) {
+                            Some(ch) => text.push(ch),
+                            None => text.push('\u{FFFD}'),
+                        }
                     }
                     let g = Glyph {
                         width: f64::from(c.width(cid)),
@@ -163,6 +169,14 @@ impl Composite {
             }
         }
         false
+    }
+
+    fn identity_guess(&self, cid: u32) -> Option<char> {
+        let identity = self.ordering.is_empty() || self.ordering.eq_ignore_ascii_case(b"Identity");
+        if !identity || cid < 0x20 || (0x7F..0xA0).contains(&cid) {
+            return None;
+        }
+        char::from_u32(cid)
     }
 
     fn width(&self, cid: u32) -> f32 {
@@ -373,13 +387,13 @@ fn load_simple<'a>(pdf: &Pdf<'a>, dict: Dict<'a>, type3: bool) -> Font {
 
     let mut names: [Option<&str>; 256] = [None; 256];
     let mut owned_names: Vec<(u8, String)> = Vec::new();
-    let base = explicit_base.or(if builtin_from_program {
-        None
-    } else if matches!(std14_base, Some(BaseEncoding::Symbol | BaseEncoding::ZapfDingbats)) {
+    // Without an explicit base: the program's built-in encoding, the symbol fonts' own, none
+    // for symbolic TrueType (its cmap decides) and Type3, else StandardEncoding.
+    let base = explicit_base.or(if matches!(std14_base, Some(BaseEncoding::Symbol | BaseEncoding::ZapfDingbats))
+        && !builtin_from_program
+    {
         std14_base
-    } else if is_truetype && symbolic {
-        None
-    } else if type3 && explicit_base.is_none() {
+    } else if builtin_from_program || (is_truetype && symbolic) || type3 {
         None
     } else {
         Some(BaseEncoding::Standard)
@@ -463,6 +477,7 @@ fn load_simple<'a>(pdf: &Pdf<'a>, dict: Dict<'a>, type3: bool) -> Font {
     let mut table = SimpleTable { text: String::new(), spans: [(0, 0); 256], widths, mapped: [false; 256] };
     let mut unmapped = 0;
     let mut buf = String::new();
+    #[allow(clippy::needless_range_loop)] // `code` is the character code, used in several tables
     for code in 0..256usize {
         buf.clear();
         let mut ok = false;

@@ -549,7 +549,11 @@ impl<'p, 'a> Interp<'p, 'a> {
             if glyph.unmapped {
                 f.insert(CharFlags::UNMAPPED);
             }
-            let (adx, ady) = if vertical { base.apply_vector(0.0, -advance) } else { base.apply_vector(advance, 0.0) };
+            // The glyph's own advance, without character and word spacing (those move the
+            // next glyph and show up as gaps, which is what layout measures).
+            let glyph_advance = if vertical { -glyph.vertical_advance * fs } else { glyph.width * fs * th };
+            let (adx, ady) =
+                if vertical { base.apply_vector(0.0, -glyph_advance) } else { base.apply_vector(glyph_advance, 0.0) };
             let c = TextChar {
                 text_start: 0,
                 text_len: 0,
