@@ -90,7 +90,9 @@ pub(crate) fn run(args: &BatchArgs) -> anyhow::Result<ExitCode> {
         input::files_from(list, &mut inputs)?;
     }
     if inputs.is_empty() {
-        return Err(UsageError("no input files (give PATH arguments or --files-from)".into()).into());
+        return Err(
+            UsageError("no input files (give PATH arguments or --files-from)".into()).into(),
+        );
     }
     if args.out.is_none() && args.format != BatchFormat::Ndjson {
         return Err(UsageError("--out DIR is required unless --format ndjson".into()).into());
@@ -125,14 +127,17 @@ pub(crate) fn run(args: &BatchArgs) -> anyhow::Result<ExitCode> {
     let (tx, rx) = mpsc::channel::<Outcome>();
     let mut summary = Summary::default();
     let mut ndjson_out: Box<dyn Write> = match (&args.format, &args.out) {
-        (BatchFormat::Ndjson, Some(dir)) => Box::new(BufWriter::new(File::create(dir.join("results.ndjson"))?)),
+        (BatchFormat::Ndjson, Some(dir)) => {
+            Box::new(BufWriter::new(File::create(dir.join("results.ndjson"))?))
+        }
         _ => Box::new(BufWriter::new(std::io::stdout().lock())),
     };
 
     std::thread::scope(|scope| -> anyhow::Result<()> {
         for _ in 0..jobs {
             let tx = tx.clone();
-            let (inputs, names, options, next, written, advanced) = (&inputs, &names, &options, &next, &written, &advanced);
+            let (inputs, names, options, next, written, advanced) =
+                (&inputs, &names, &options, &next, &written, &advanced);
             let (format, out) = (args.format, args.out.as_ref());
             scope.spawn(move || {
                 loop {
@@ -141,12 +146,17 @@ pub(crate) fn run(args: &BatchArgs) -> anyhow::Result<ExitCode> {
                         return;
                     }
                     {
-                        let mut w = written.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                        let mut w = written
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner);
                         while index >= *w + window {
-                            w = advanced.wait(w).unwrap_or_else(std::sync::PoisonError::into_inner);
+                            w = advanced
+                                .wait(w)
+                                .unwrap_or_else(std::sync::PoisonError::into_inner);
                         }
                     }
-                    let outcome = process(index, &inputs[index], &names[index], options, format, out);
+                    let outcome =
+                        process(index, &inputs[index], &names[index], options, format, out);
                     if tx.send(outcome).is_err() {
                         return;
                     }
@@ -162,7 +172,10 @@ pub(crate) fn run(args: &BatchArgs) -> anyhow::Result<ExitCode> {
                 let file = inputs[o.index].to_string_lossy();
                 summary.add(&o, &file);
                 progress.inc(1);
-                progress.set_message(format!("{} pages  {} errors", summary.pages, summary.failed));
+                progress.set_message(format!(
+                    "{} pages  {} errors",
+                    summary.pages, summary.failed
+                ));
                 if args.format == BatchFormat::Ndjson {
                     let rec = Record {
                         file: &file,
@@ -170,7 +183,10 @@ pub(crate) fn run(args: &BatchArgs) -> anyhow::Result<ExitCode> {
                         ms: (o.ms * 1000.0).round() / 1000.0,
                         pages: o.pages,
                         text: &o.text,
-                        error: o.error.as_ref().map(|e| ErrorRecord { code: e.code, message: e.message.clone() }),
+                        error: o.error.as_ref().map(|e| ErrorRecord {
+                            code: e.code,
+                            message: e.message.clone(),
+                        }),
                     };
                     serde_json::to_writer(&mut ndjson_out, &rec)?;
                     ndjson_out.write_all(b"\n")?;
@@ -178,7 +194,9 @@ pub(crate) fn run(args: &BatchArgs) -> anyhow::Result<ExitCode> {
                     ndjson_out.flush()?;
                 }
                 emitted += 1;
-                *written.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = emitted;
+                *written
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = emitted;
                 advanced.notify_all();
             }
         }
@@ -189,7 +207,11 @@ pub(crate) fn run(args: &BatchArgs) -> anyhow::Result<ExitCode> {
     if !args.quiet {
         summary.print(started.elapsed(), inputs.len());
     }
-    Ok(if summary.failed > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if summary.failed > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// Output file names, unique within the batch (a repeated stem gets the input's position).
@@ -217,7 +239,14 @@ fn unique_names(inputs: &[PathBuf], format: BatchFormat) -> Vec<String> {
         .collect()
 }
 
-fn process(index: usize, path: &PathBuf, name: &str, options: &Options, format: BatchFormat, out: Option<&PathBuf>) -> Outcome {
+fn process(
+    index: usize,
+    path: &PathBuf,
+    name: &str,
+    options: &Options,
+    format: BatchFormat,
+    out: Option<&PathBuf>,
+) -> Outcome {
     let start = Instant::now();
     let result = (|| -> Result<(u32, String), ExtractError> {
         let data = input::read_bounded(path, options.limits.max_file_bytes)?;
@@ -233,8 +262,12 @@ fn process(index: usize, path: &PathBuf, name: &str, options: &Options, format: 
                     BatchFormat::Markdown => Format::Markdown,
                     _ => Format::Text,
                 };
-                let Some(dir) = out else { return Ok((0, String::new())) };
-                let io = |e: std::io::Error| ExtractError::new(Code::Io, format!("cannot write output: {e}"));
+                let Some(dir) = out else {
+                    return Ok((0, String::new()));
+                };
+                let io = |e: std::io::Error| {
+                    ExtractError::new(Code::Io, format!("cannot write output: {e}"))
+                };
                 let mut w = BufWriter::new(File::create(dir.join(name)).map_err(io)?);
                 let written = write_document(&data, options, fmt, false, &mut w)?;
                 w.flush().map_err(io)?;
@@ -244,8 +277,20 @@ fn process(index: usize, path: &PathBuf, name: &str, options: &Options, format: 
     })();
     let ms = start.elapsed().as_secs_f64() * 1000.0;
     match result {
-        Ok((pages, text)) => Outcome { index, ms, pages, text, error: None },
-        Err(e) => Outcome { index, ms, pages: 0, text: String::new(), error: Some(e) },
+        Ok((pages, text)) => Outcome {
+            index,
+            ms,
+            pages,
+            text,
+            error: None,
+        },
+        Err(e) => Outcome {
+            index,
+            ms,
+            pages: 0,
+            text: String::new(),
+            error: Some(e),
+        },
     }
 }
 

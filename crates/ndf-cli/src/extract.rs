@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Args;
-use ndf_extract::{Document, ExtractError, Extraction, MarkdownRenderer, Options, SCHEMA_VERSION, render_text};
+use ndf_extract::{
+    Document, ExtractError, Extraction, MarkdownRenderer, Options, SCHEMA_VERSION, render_text,
+};
 
 use crate::{EngineArgs, Format, eprint_error, input};
 
@@ -77,12 +79,19 @@ pub(crate) fn run(args: &ExtractArgs) -> anyhow::Result<ExitCode> {
             eprint_error(&format!("{}: {e}", path.display()));
         }
     }
-    Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// `<stem>.<ext>`, made unique by the input's position.
 pub(crate) fn output_name(path: &Path, index: usize, format: Format) -> String {
-    let stem = path.file_stem().map_or_else(|| format!("document-{index}"), |s| s.to_string_lossy().into_owned());
+    let stem = path.file_stem().map_or_else(
+        || format!("document-{index}"),
+        |s| s.to_string_lossy().into_owned(),
+    );
     format!("{stem}.{}", format.extension())
 }
 
@@ -130,7 +139,8 @@ pub(crate) fn write_document(
             }
             Format::Json => {
                 // The same field order as `Document`, streamed.
-                write!(w, "{{\"schema_version\":\"{SCHEMA_VERSION}\",\"metadata\":").map_err(io_error)?;
+                write!(w, "{{\"schema_version\":\"{SCHEMA_VERSION}\",\"metadata\":")
+                    .map_err(io_error)?;
                 serde_json::to_writer(&mut *w, ex.metadata()).map_err(|e| io_error(e.into()))?;
                 w.write_all(b",\"pages\":[").map_err(io_error)?;
                 while let Some(p) = ex.next_page() {
@@ -141,7 +151,8 @@ pub(crate) fn write_document(
                     written.pages += 1;
                 }
                 w.write_all(b"],\"diagnostics\":").map_err(io_error)?;
-                serde_json::to_writer(&mut *w, &ex.diagnostics()).map_err(|e| io_error(e.into()))?;
+                serde_json::to_writer(&mut *w, &ex.diagnostics())
+                    .map_err(|e| io_error(e.into()))?;
                 w.write_all(b"}").map_err(io_error)?;
                 if !pretty {
                     w.write_all(b"\n").map_err(io_error)?;

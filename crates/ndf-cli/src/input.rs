@@ -14,16 +14,24 @@ const MAX_DIR_DEPTH: usize = 64;
 /// Read a whole file, refusing files larger than `max` bytes (checked before reading and
 /// enforced while reading, in case the file grows).
 pub(crate) fn read_bounded(path: &Path, max: u64) -> Result<Vec<u8>, ExtractError> {
-    let io = |e: std::io::Error| ExtractError::new(Code::Io, format!("cannot read {}: {e}", path.display()));
+    let io = |e: std::io::Error| {
+        ExtractError::new(Code::Io, format!("cannot read {}: {e}", path.display()))
+    };
     let file = File::open(path).map_err(io)?;
     let len = file.metadata().map_err(io)?.len();
     if len > max {
-        return Err(ExtractError::new(Code::FileTooLarge, format!("the file has {len} bytes, the limit is {max}")));
+        return Err(ExtractError::new(
+            Code::FileTooLarge,
+            format!("the file has {len} bytes, the limit is {max}"),
+        ));
     }
     let mut data = Vec::with_capacity(len as usize);
     file.take(max + 1).read_to_end(&mut data).map_err(io)?;
     if data.len() as u64 > max {
-        return Err(ExtractError::new(Code::FileTooLarge, format!("the file is larger than the limit of {max} bytes")));
+        return Err(ExtractError::new(
+            Code::FileTooLarge,
+            format!("the file is larger than the limit of {max} bytes"),
+        ));
     }
     Ok(data)
 }
@@ -43,9 +51,14 @@ pub(crate) fn expand(paths: &[PathBuf], out: &mut Vec<PathBuf>) -> anyhow::Resul
 
 fn walk(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
     if depth > MAX_DIR_DEPTH {
-        anyhow::bail!("directories nest deeper than {MAX_DIR_DEPTH} levels under {}", dir.display());
+        anyhow::bail!(
+            "directories nest deeper than {MAX_DIR_DEPTH} levels under {}",
+            dir.display()
+        );
     }
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
     entries.sort();
     for e in entries {
         if e.is_dir() {
@@ -73,7 +86,8 @@ pub(crate) fn files_from(list: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<
         s
     } else {
         let bytes = read_bounded(list, 1 << 30).map_err(|e| crate::UsageError(e.message))?;
-        String::from_utf8(bytes).map_err(|_| crate::UsageError(format!("{} is not UTF-8 text", list.display())))?
+        String::from_utf8(bytes)
+            .map_err(|_| crate::UsageError(format!("{} is not UTF-8 text", list.display())))?
     };
     for line in text.lines() {
         let line = line.trim_end_matches('\r');

@@ -15,7 +15,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use ndf_extract::{Limits, Options, PageSelection};
 
 #[derive(Parser, Debug)]
-#[command(name = "ndf", version, about = "NeuralDocFlow: fast, safe PDF text and layout extraction")]
+#[command(
+    name = "ndf",
+    version,
+    about = "NeuralDocFlow: fast, safe PDF text and layout extraction"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

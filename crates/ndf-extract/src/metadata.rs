@@ -252,9 +252,7 @@ fn xmp_date(s: &str) -> Option<String> {
         return Some(format!("{date}T00:00:00Z"));
     }
     let rest = rest.strip_prefix('T')?;
-    let time_len = rest
-        .find(|c: char| c == 'Z' || c == '+' || c == '-')
-        .unwrap_or(rest.len());
+    let time_len = rest.find(['Z', '+', '-']).unwrap_or(rest.len());
     let mut time = rest[..time_len].split('.').next().unwrap_or("").to_owned();
     if time.len() == 5 {
         time.push_str(":00");

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 /// The `snake_case` string of each variant is part of the public API (JSON output, CLI, HTTP
 /// problem documents): variants may be added, never renamed or removed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Code {
@@ -138,6 +139,7 @@ impl std::fmt::Display for Code {
 
 /// How bad a diagnostic is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
     /// Something was repaired or approximated; the output is still complete.
@@ -148,6 +150,7 @@ pub enum Severity {
 
 /// A problem found while reading a document that did not stop the whole extraction.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Diagnostic {
     /// Stable code.
     pub code: Code,

@@ -11,6 +11,7 @@ pub const SCHEMA_VERSION: &str = "1.0";
 
 /// One extracted document.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Document {
     /// [`SCHEMA_VERSION`] of the producer.
     pub schema_version: String,
@@ -24,6 +25,7 @@ pub struct Document {
 
 /// Document metadata from the trailer, the Info dictionary and XMP.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Metadata {
     /// Number of pages in the document (not only the extracted ones).
     pub page_count: u32,
@@ -69,6 +71,7 @@ pub struct Metadata {
 
 /// One page.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Page {
     /// 1-based page number.
     pub number: u32,
@@ -77,6 +80,7 @@ pub struct Page {
     /// Visible height in points (crop box, after rotation).
     pub height: f32,
     /// The page's rotation in degrees: 0, 90, 180 or 270.
+    #[cfg_attr(feature = "schema", schemars(extend("enum" = [0, 90, 180, 270])))]
     pub rotation: u16,
     /// Text blocks in reading order.
     pub blocks: Vec<Block>,
@@ -87,6 +91,7 @@ pub struct Page {
 
 /// What a block is on its page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum BlockRole {
     /// Ordinary page content.
@@ -100,6 +105,7 @@ pub enum BlockRole {
 
 /// Direction of a line's text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum WritingDirection {
     /// Horizontal, left to right.
@@ -113,6 +119,7 @@ pub enum WritingDirection {
 
 /// A block: a paragraph-like group of lines.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Block {
     /// Bounding box.
     pub bbox: Rect,
@@ -124,6 +131,7 @@ pub struct Block {
 
 /// A line of text.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Line {
     /// Bounding box.
     pub bbox: Rect,
@@ -142,6 +150,7 @@ pub struct Line {
 
 /// A run of characters sharing font, size and flags.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Span {
     /// Bounding box.
     pub bbox: Rect,

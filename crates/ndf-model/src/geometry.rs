@@ -91,6 +91,25 @@ impl<'de> Deserialize<'de> for Rect {
     }
 }
 
+// Hand-written because `Rect` serialises as an array, not as the struct its fields suggest.
+#[cfg(feature = "schema")]
+impl schemars::JsonSchema for Rect {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Rect".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "Axis-aligned box `[x0, y0, x1, y1]` in points, origin at the top-left \
+                corner of the visible page, y growing downwards; each value rounded to two decimals.",
+            "type": "array",
+            "items": { "type": "number" },
+            "minItems": 4,
+            "maxItems": 4
+        })
+    }
+}
+
 /// A PDF affine transformation `[a b c d e f]`, mapping `(x, y)` to
 /// `(a*x + c*y + e, b*x + d*y + f)`.
 #[derive(Debug, Clone, Copy, PartialEq)]

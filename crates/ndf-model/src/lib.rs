@@ -7,6 +7,8 @@
 //!   (`ndf-text`) to layout (`ndf-layout`),
 //! - [`Document`] and its children: the versioned output model serialised as JSON.
 //!
+//! With the `schema` feature, [`document_schema`] returns the JSON Schema of [`Document`].
+//!
 //! This crate does no IO, no async and no parsing.
 
 mod chars;
@@ -14,6 +16,8 @@ mod code;
 mod document;
 mod geometry;
 mod limits;
+#[cfg(feature = "schema")]
+mod schema;
 
 pub use chars::{CharFlags, FontInfo, TextChar, TextPage};
 pub use code::{Code, Diagnostic, Severity};
@@ -22,3 +26,5 @@ pub use document::{
 };
 pub use geometry::{Matrix, Rect};
 pub use limits::Limits;
+#[cfg(feature = "schema")]
+pub use schema::{SCHEMA_ID, document_schema, document_schema_json};

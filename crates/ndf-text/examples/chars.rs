@@ -15,7 +15,14 @@ fn main() {
     let pdf = Pdf::open(&data, &arena, &OpenOptions::default()).expect("open");
     let mut fonts = FontCache::new();
     let p = extract_page(&pdf, page - 1, &mut fonts, &PageOptions::default());
-    println!("page {} {}x{} rot {} chars {}", p.number, p.width, p.height, p.rotation, p.chars.len());
+    println!(
+        "page {} {}x{} rot {} chars {}",
+        p.number,
+        p.width,
+        p.height,
+        p.rotation,
+        p.chars.len()
+    );
     for (i, f) in p.fonts.iter().enumerate() {
         println!("font {i}: {f:?}");
     }
@@ -40,7 +47,19 @@ fn main() {
     for c in &p.chars[range] {
         println!(
             "{:?} x0={:.2} x1={:.2} y0={:.2} y1={:.2} o=({:.2},{:.2}) adv={:.2} size={:.2} dir=({:.2},{:.2}) font={} flags={}",
-            p.char_text(c), c.bbox.x0, c.bbox.x1, c.bbox.y0, c.bbox.y1, c.origin.0, c.origin.1, c.advance, c.size, c.dir.0, c.dir.1, c.font, c.flags.0
+            p.char_text(c),
+            c.bbox.x0,
+            c.bbox.x1,
+            c.bbox.y0,
+            c.bbox.y1,
+            c.origin.0,
+            c.origin.1,
+            c.advance,
+            c.size,
+            c.dir.0,
+            c.dir.1,
+            c.font,
+            c.flags.0
         );
     }
     for d in &p.diagnostics {

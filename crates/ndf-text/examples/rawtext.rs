@@ -32,7 +32,14 @@ fn main() {
             let (ca, cb) = (&page.chars[a], &page.chars[b]);
             let ya = (ca.origin.1 / (ca.size.max(1.0) * 0.5)).round();
             let yb = (cb.origin.1 / (cb.size.max(1.0) * 0.5)).round();
-            ya.partial_cmp(&yb).unwrap_or(std::cmp::Ordering::Equal).then(ca.origin.0.partial_cmp(&cb.origin.0).unwrap_or(std::cmp::Ordering::Equal))
+            ya.partial_cmp(&yb)
+                .unwrap_or(std::cmp::Ordering::Equal)
+                .then(
+                    ca.origin
+                        .0
+                        .partial_cmp(&cb.origin.0)
+                        .unwrap_or(std::cmp::Ordering::Equal),
+                )
         });
         let mut out = String::new();
         let mut prev: Option<&ndf_model::TextChar> = None;

@@ -13,7 +13,6 @@ use ndf_fontfile::{FontFileKind, FontProgram};
 use ndf_model::{Code, Diagnostic, FontInfo, Matrix};
 use ndf_pdf::{Dict, Object, Pdf};
 
-
 /// Most mapping records kept from one CMap stream.
 const MAX_CMAP_ENTRIES: usize = 200_000;
 /// Most `/W` entries kept for one CID font.
@@ -82,7 +81,12 @@ pub(crate) struct Font {
 impl Font {
     /// Decode a shown string: for each glyph, append its text to `text` and call `f` with the
     /// glyph and the byte range of its text in `text`.
-    pub(crate) fn for_each_glyph(&self, bytes: &[u8], text: &mut String, mut f: impl FnMut(&Glyph, usize, usize)) {
+    pub(crate) fn for_each_glyph(
+        &self,
+        bytes: &[u8],
+        text: &mut String,
+        mut f: impl FnMut(&Glyph, usize, usize),
+    ) {
         match &self.decoder {
             Decoder::Simple(t) => {
                 for &b in bytes {
@@ -219,16 +223,29 @@ struct Common<'a> {
     std14: Option<&'static Standard14>,
 }
 
-fn common<'a>(pdf: &Pdf<'a>, dict: Dict<'a>, descriptor: Option<Dict<'a>>, base_font: &str) -> Common<'a> {
+fn common<'a>(
+    pdf: &Pdf<'a>,
+    dict: Dict<'a>,
+    descriptor: Option<Dict<'a>>,
+    base_font: &str,
+) -> Common<'a> {
     let name = strip_subset(base_font).to_owned();
     let std14 = standard14(&name);
-    let flags = descriptor.and_then(|d| pdf.get_i64(d, b"Flags")).unwrap_or(0);
-    let weight = descriptor.and_then(|d| pdf.get_f64(d, b"FontWeight")).unwrap_or(0.0);
-    let angle = descriptor.and_then(|d| pdf.get_f64(d, b"ItalicAngle")).unwrap_or(0.0);
+    let flags = descriptor
+        .and_then(|d| pdf.get_i64(d, b"Flags"))
+        .unwrap_or(0);
+    let weight = descriptor
+        .and_then(|d| pdf.get_f64(d, b"FontWeight"))
+        .unwrap_or(0.0);
+    let angle = descriptor
+        .and_then(|d| pdf.get_f64(d, b"ItalicAngle"))
+        .unwrap_or(0.0);
     let lower = name.to_ascii_lowercase();
     let bold = flags & (1 << 18) != 0
         || weight >= 600.0
-        || ["bold", "black", "heavy", "semibold", "demi"].iter().any(|w| lower.contains(w))
+        || ["bold", "black", "heavy", "semibold", "demi"]
+            .iter()
+            .any(|w| lower.contains(w))
         || std14.is_some_and(|s| s.bold);
     let italic = flags & (1 << 6) != 0
         || (angle != 0.0 && angle.is_finite())
@@ -239,8 +256,12 @@ fn common<'a>(pdf: &Pdf<'a>, dict: Dict<'a>, descriptor: Option<Dict<'a>>, base_
         || lower.contains("courier")
         || lower.contains("mono")
         || std14.is_some_and(|s| s.fixed_pitch);
-    let mut ascent = descriptor.and_then(|d| pdf.get_f64(d, b"Ascent")).unwrap_or(0.0);
-    let mut descent = descriptor.and_then(|d| pdf.get_f64(d, b"Descent")).unwrap_or(0.0);
+    let mut ascent = descriptor
+        .and_then(|d| pdf.get_f64(d, b"Ascent"))
+        .unwrap_or(0.0);
+    let mut descent = descriptor
+        .and_then(|d| pdf.get_f64(d, b"Descent"))
+        .unwrap_or(0.0);
     if ascent == 0.0
         && let Some(s) = std14
     {
@@ -260,7 +281,12 @@ fn common<'a>(pdf: &Pdf<'a>, dict: Dict<'a>, descriptor: Option<Dict<'a>>, base_
     }
     let _ = dict;
     Common {
-        info: FontInfo { name, bold, italic, monospace },
+        info: FontInfo {
+            name,
+            bold,
+            italic,
+            monospace,
+        },
         ascent: ascent / 1000.0,
         descent: descent / 1000.0,
         descriptor,
@@ -278,11 +304,17 @@ fn strip_subset(name: &str) -> &str {
 }
 
 fn name_string(bytes: Option<&[u8]>) -> String {
-    bytes.map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default()
+    bytes
+        .map(|b| String::from_utf8_lossy(b).into_owned())
+        .unwrap_or_default()
 }
 
 /// Parse the embedded font program of a descriptor, if any.
-fn font_program<'a>(pdf: &Pdf<'a>, descriptor: Option<Dict<'a>>, diags: &mut Vec<Diagnostic>) -> Option<FontProgram> {
+fn font_program<'a>(
+    pdf: &Pdf<'a>,
+    descriptor: Option<Dict<'a>>,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<FontProgram> {
     let d = descriptor?;
     let (stream, kind) = if let Some(s) = pdf.get_in(d, b"FontFile").as_stream() {
         (s, FontFileKind::Type1)
@@ -300,14 +332,20 @@ fn font_program<'a>(pdf: &Pdf<'a>, descriptor: Option<Dict<'a>>, diags: &mut Vec
     let data = match pdf.decode_stream(stream) {
         Ok(d) => d,
         Err(e) => {
-            diags.push(Diagnostic::warning(Code::FontDamaged, format!("font program unreadable: {}", e.message)));
+            diags.push(Diagnostic::warning(
+                Code::FontDamaged,
+                format!("font program unreadable: {}", e.message),
+            ));
             return None;
         }
     };
     match FontProgram::parse(kind, &data.data) {
         Ok(p) => Some(p),
         Err(e) => {
-            diags.push(Diagnostic::warning(Code::FontDamaged, format!("font program unreadable: {e}")));
+            diags.push(Diagnostic::warning(
+                Code::FontDamaged,
+                format!("font program unreadable: {e}"),
+            ));
             None
         }
     }
@@ -320,12 +358,18 @@ fn to_unicode_cmap<'a>(pdf: &Pdf<'a>, dict: Dict<'a>, diags: &mut Vec<Diagnostic
             Ok(d) => match CMap::parse(&d.data, MAX_CMAP_ENTRIES) {
                 Ok(c) => Some(c),
                 Err(e) => {
-                    diags.push(Diagnostic::warning(Code::FontDamaged, format!("ToUnicode CMap unreadable: {e}")));
+                    diags.push(Diagnostic::warning(
+                        Code::FontDamaged,
+                        format!("ToUnicode CMap unreadable: {e}"),
+                    ));
                     None
                 }
             },
             Err(e) => {
-                diags.push(Diagnostic::warning(Code::FontDamaged, format!("ToUnicode CMap unreadable: {}", e.message)));
+                diags.push(Diagnostic::warning(
+                    Code::FontDamaged,
+                    format!("ToUnicode CMap unreadable: {}", e.message),
+                ));
                 None
             }
         },
@@ -337,10 +381,26 @@ fn to_unicode_cmap<'a>(pdf: &Pdf<'a>, dict: Dict<'a>, diags: &mut Vec<Diagnostic
 
 fn load_simple<'a>(pdf: &Pdf<'a>, dict: Dict<'a>, type3: bool) -> Font {
     let mut diagnostics = Vec::new();
-    let base_font = name_string(pdf.get_name(dict, b"BaseFont").or_else(|| pdf.get_name(dict, b"Name")));
+    let base_font = name_string(
+        pdf.get_name(dict, b"BaseFont")
+            .or_else(|| pdf.get_name(dict, b"Name")),
+    );
     let descriptor = pdf.get_dict(dict, b"FontDescriptor");
-    let mut c = common(pdf, dict, descriptor, if base_font.is_empty() && type3 { "Type3" } else { &base_font });
-    let program = if type3 { None } else { font_program(pdf, c.descriptor, &mut diagnostics) };
+    let mut c = common(
+        pdf,
+        dict,
+        descriptor,
+        if base_font.is_empty() && type3 {
+            "Type3"
+        } else {
+            &base_font
+        },
+    );
+    let program = if type3 {
+        None
+    } else {
+        font_program(pdf, c.descriptor, &mut diagnostics)
+    };
     let to_unicode = to_unicode_cmap(pdf, dict, &mut diagnostics);
 
     // Type3 glyph space → text space.
@@ -359,7 +419,10 @@ fn load_simple<'a>(pdf: &Pdf<'a>, dict: Dict<'a>, type3: bool) -> Font {
     };
     if type3 {
         // Type3 boxes come from the font's own bbox in glyph space.
-        if let Some(r) = pdf.get_array(dict, b"FontBBox").and_then(|a| pdf.rect(Object::Array(a))) {
+        if let Some(r) = pdf
+            .get_array(dict, b"FontBBox")
+            .and_then(|a| pdf.rect(Object::Array(a)))
+        {
             let (_, top) = font_matrix.apply_vector(0.0, r[3]);
             let (_, bottom) = font_matrix.apply_vector(0.0, r[1]);
             let (top, bottom) = (top.max(bottom), top.min(bottom));
@@ -377,27 +440,38 @@ fn load_simple<'a>(pdf: &Pdf<'a>, dict: Dict<'a>, type3: bool) -> Font {
     let enc_obj = pdf.get_in(dict, b"Encoding");
     let (explicit_base, differences) = match enc_obj {
         Object::Name(n) => (BaseEncoding::from_name(n.0), None),
-        Object::Dict(d) => (pdf.get_name(d, b"BaseEncoding").and_then(BaseEncoding::from_name), pdf.get_array(d, b"Differences")),
+        Object::Dict(d) => (
+            pdf.get_name(d, b"BaseEncoding")
+                .and_then(BaseEncoding::from_name),
+            pdf.get_array(d, b"Differences"),
+        ),
         _ => (None, None),
     };
-    let builtin_from_program = program.as_ref().is_some_and(|p| p.has_builtin_encoding() && !p.uses_standard_encoding());
+    let builtin_from_program = program
+        .as_ref()
+        .is_some_and(|p| p.has_builtin_encoding() && !p.uses_standard_encoding());
     let std14_base = c.std14.map(|s| s.builtin_encoding());
-    let is_truetype =
-        program.as_ref().is_some_and(|p| matches!(p.kind(), FontFileKind::TrueType | FontFileKind::OpenType));
+    let is_truetype = program
+        .as_ref()
+        .is_some_and(|p| matches!(p.kind(), FontFileKind::TrueType | FontFileKind::OpenType));
 
     let mut names: [Option<&str>; 256] = [None; 256];
     let mut owned_names: Vec<(u8, String)> = Vec::new();
     // Without an explicit base: the program's built-in encoding, the symbol fonts' own, none
     // for symbolic TrueType (its cmap decides) and Type3, else StandardEncoding.
-    let base = explicit_base.or(if matches!(std14_base, Some(BaseEncoding::Symbol | BaseEncoding::ZapfDingbats))
-        && !builtin_from_program
-    {
-        std14_base
-    } else if builtin_from_program || (is_truetype && symbolic) || type3 {
-        None
-    } else {
-        Some(BaseEncoding::Standard)
-    });
+    let base = explicit_base.or(
+        if matches!(
+            std14_base,
+            Some(BaseEncoding::Symbol | BaseEncoding::ZapfDingbats)
+        ) && !builtin_from_program
+        {
+            std14_base
+        } else if builtin_from_program || (is_truetype && symbolic) || type3 {
+            None
+        } else {
+            Some(BaseEncoding::Standard)
+        },
+    );
     if let Some(base) = base {
         for (code, slot) in names.iter_mut().enumerate() {
             *slot = encoding_glyph(base, code as u8);
@@ -435,13 +509,19 @@ fn load_simple<'a>(pdf: &Pdf<'a>, dict: Dict<'a>, type3: bool) -> Font {
     // Widths.
     let mut widths = [0f32; 256];
     let first_char = pdf.get_i64(dict, b"FirstChar").unwrap_or(0);
-    let missing = c.descriptor.and_then(|d| pdf.get_f64(d, b"MissingWidth")).unwrap_or(0.0);
+    let missing = c
+        .descriptor
+        .and_then(|d| pdf.get_f64(d, b"MissingWidth"))
+        .unwrap_or(0.0);
     let width_arr = pdf.get_array(dict, b"Widths");
     let scale = font_matrix.m[0];
     for (code, w) in widths.iter_mut().enumerate() {
         let from_array = width_arr.and_then(|a| {
             let i = code as i64 - first_char;
-            (i >= 0).then(|| a.get(i as usize)).flatten().and_then(|o| pdf.resolve(*o).as_f64())
+            (i >= 0)
+                .then(|| a.get(i as usize))
+                .flatten()
+                .and_then(|o| pdf.resolve(*o).as_f64())
         });
         let v = match from_array {
             Some(v) => v * scale,
@@ -466,7 +546,11 @@ fn load_simple<'a>(pdf: &Pdf<'a>, dict: Dict<'a>, type3: bool) -> Font {
                 }
             }
         };
-        *w = if v.is_finite() { v.clamp(-10.0, 10.0) as f32 } else { 0.0 };
+        *w = if v.is_finite() {
+            v.clamp(-10.0, 10.0) as f32
+        } else {
+            0.0
+        };
     }
 
     // Unicode per code.
@@ -474,7 +558,12 @@ fn load_simple<'a>(pdf: &Pdf<'a>, dict: Dict<'a>, type3: bool) -> Font {
     let dingbats = lower_name.contains("dingbat")
         || lower_name.contains("zapf")
         || matches!(std14_base, Some(BaseEncoding::ZapfDingbats));
-    let mut table = SimpleTable { text: String::new(), spans: [(0, 0); 256], widths, mapped: [false; 256] };
+    let mut table = SimpleTable {
+        text: String::new(),
+        spans: [(0, 0); 256],
+        widths,
+        mapped: [false; 256],
+    };
     let mut unmapped = 0;
     let mut buf = String::new();
     #[allow(clippy::needless_range_loop)] // `code` is the character code, used in several tables
@@ -496,9 +585,13 @@ fn load_simple<'a>(pdf: &Pdf<'a>, dict: Dict<'a>, type3: bool) -> Font {
             // TrueType and fonts without usable names: the font's own cmap and glyph names.
             let hint = glyph_names[code].as_deref().and_then(|n| {
                 let mut s = String::new();
-                glyph_name_to_unicode(n, &mut s).then(|| s.chars().next()).flatten()
+                glyph_name_to_unicode(n, &mut s)
+                    .then(|| s.chars().next())
+                    .flatten()
             });
-            let gid = p.gid_for_code(code as u8, hint).or_else(|| p.builtin_gid(code as u8));
+            let gid = p
+                .gid_for_code(code as u8, hint)
+                .or_else(|| p.builtin_gid(code as u8));
             if let Some(gid) = gid {
                 if let Some(ch) = p.unicode_of_glyph(gid) {
                     buf.push(ch);
@@ -513,7 +606,12 @@ fn load_simple<'a>(pdf: &Pdf<'a>, dict: Dict<'a>, type3: bool) -> Font {
             // taken as Latin-1 (what pdftotext and MuPDF print for such fonts).
             buf.clear();
         }
-        if !ok && buf.is_empty() && (0x20..0x7F).contains(&code) && glyph_names[code].is_none() && to_unicode.is_none() {
+        if !ok
+            && buf.is_empty()
+            && (0x20..0x7F).contains(&code)
+            && glyph_names[code].is_none()
+            && to_unicode.is_none()
+        {
             buf.push(code as u8 as char);
             ok = true;
         }
@@ -545,7 +643,8 @@ fn load_simple<'a>(pdf: &Pdf<'a>, dict: Dict<'a>, type3: bool) -> Font {
 /// Unicode of a glyph name. The Zapf Dingbats names (`a1` … `a206`) mean dingbats only in a
 /// dingbat font; elsewhere `a97` is the code 97, as TeX's Type3 bitmap fonts name glyphs.
 fn glyph_unicode(name: &str, dingbats: bool, out: &mut String) -> bool {
-    let zapf_style = name.len() > 1 && name.starts_with('a') && name[1..].bytes().all(|b| b.is_ascii_digit());
+    let zapf_style =
+        name.len() > 1 && name.starts_with('a') && name[1..].bytes().all(|b| b.is_ascii_digit());
     if zapf_style && !dingbats {
         return numeric_glyph_name(name, out) || glyph_name_to_unicode(name, out);
     }
@@ -593,12 +692,18 @@ fn load_composite<'a>(pdf: &Pdf<'a>, dict: Dict<'a>) -> Font {
         .unwrap_or_default();
     let descriptor = pdf.get_dict(descendant, b"FontDescriptor");
     // Strip the CMap suffix some writers append ("Foo-Identity-H").
-    let display_name = base_font.trim_end_matches("-Identity-H").trim_end_matches("-Identity-V").to_owned();
+    let display_name = base_font
+        .trim_end_matches("-Identity-H")
+        .trim_end_matches("-Identity-V")
+        .to_owned();
     let c = common(pdf, dict, descriptor, &display_name);
 
     let cmap: Arc<CMap> = match pdf.get_in(dict, b"Encoding") {
         Object::Name(n) => CMap::predefined(&String::from_utf8_lossy(n.0)).unwrap_or_else(|| {
-            diagnostics.push(Diagnostic::warning(Code::FontDamaged, "unknown predefined CMap; Identity assumed"));
+            diagnostics.push(Diagnostic::warning(
+                Code::FontDamaged,
+                "unknown predefined CMap; Identity assumed",
+            ));
             Arc::new(CMap::identity(false))
         }),
         Object::Stream(s) => {
@@ -610,12 +715,18 @@ fn load_composite<'a>(pdf: &Pdf<'a>, dict: Dict<'a>) -> Font {
                 Ok(d) => match CMap::parse_with_base(&d.data, MAX_CMAP_ENTRIES, base) {
                     Ok(m) => Arc::new(m),
                     Err(e) => {
-                        diagnostics.push(Diagnostic::warning(Code::FontDamaged, format!("embedded CMap unreadable: {e}")));
+                        diagnostics.push(Diagnostic::warning(
+                            Code::FontDamaged,
+                            format!("embedded CMap unreadable: {e}"),
+                        ));
                         Arc::new(CMap::identity(false))
                     }
                 },
                 Err(e) => {
-                    diagnostics.push(Diagnostic::warning(Code::FontDamaged, format!("embedded CMap unreadable: {}", e.message)));
+                    diagnostics.push(Diagnostic::warning(
+                        Code::FontDamaged,
+                        format!("embedded CMap unreadable: {}", e.message),
+                    ));
                     Arc::new(CMap::identity(false))
                 }
             }
@@ -683,7 +794,11 @@ fn load_composite<'a>(pdf: &Pdf<'a>, dict: Dict<'a>) -> Font {
 }
 
 /// `/W` (or `/W2` when `vertical`): `c [w …]` and `c_first c_last w` forms, as sorted ranges.
-fn cid_widths<'a>(pdf: &Pdf<'a>, w: Option<&'a [Object<'a>]>, vertical: bool) -> Vec<(u32, u32, f32)> {
+fn cid_widths<'a>(
+    pdf: &Pdf<'a>,
+    w: Option<&'a [Object<'a>]>,
+    vertical: bool,
+) -> Vec<(u32, u32, f32)> {
     let mut out: Vec<(u32, u32, f32)> = Vec::new();
     let Some(w) = w else { return out };
     let num = |o: &Object<'a>| pdf.resolve(*o).as_f64();
@@ -710,7 +825,9 @@ fn cid_widths<'a>(pdf: &Pdf<'a>, w: Option<&'a [Object<'a>]>, vertical: bool) ->
                 i += 2;
             }
             Some(o) => {
-                let last = o.as_f64().map(|v| v.max(0.0).min(f64::from(u32::MAX)) as u32);
+                let last = o
+                    .as_f64()
+                    .map(|v| v.max(0.0).min(f64::from(u32::MAX)) as u32);
                 let value = w.get(i + 2).and_then(&num);
                 if let (Some(last), Some(v)) = (last, value)
                     && last >= first
@@ -742,7 +859,12 @@ fn cid_widths<'a>(pdf: &Pdf<'a>, w: Option<&'a [Object<'a>]>, vertical: bool) ->
 /// A font used when text is shown without a (readable) font: Helvetica with Standard encoding.
 pub(crate) fn fallback_font() -> Font {
     let std = standard14("Helvetica");
-    let mut table = SimpleTable { text: String::new(), spans: [(0, 0); 256], widths: [0.5; 256], mapped: [false; 256] };
+    let mut table = SimpleTable {
+        text: String::new(),
+        spans: [(0, 0); 256],
+        widths: [0.5; 256],
+        mapped: [false; 256],
+    };
     let mut buf = String::new();
     for code in 0..256usize {
         buf.clear();
@@ -763,12 +885,20 @@ pub(crate) fn fallback_font() -> Font {
         table.mapped[code] = ok;
     }
     Font {
-        info: FontInfo { name: "Helvetica".into(), bold: false, italic: false, monospace: false },
+        info: FontInfo {
+            name: "Helvetica".into(),
+            bold: false,
+            italic: false,
+            monospace: false,
+        },
         ascent: 0.718,
         descent: -0.207,
         vertical: false,
         decoder: Decoder::Simple(Box::new(table)),
-        diagnostics: vec![Diagnostic::warning(Code::FontDamaged, "text shown without a usable font; Helvetica assumed")],
+        diagnostics: vec![Diagnostic::warning(
+            Code::FontDamaged,
+            "text shown without a usable font; Helvetica assumed",
+        )],
     }
 }
 
@@ -785,7 +915,10 @@ mod tests {
         assert!(numeric_glyph_name("G41", &mut s), "two hex digits");
         assert_eq!(s, "A");
         s.clear();
-        assert!(!numeric_glyph_name("g3", &mut s), "control codes are not text");
+        assert!(
+            !numeric_glyph_name("g3", &mut s),
+            "control codes are not text"
+        );
         assert!(!numeric_glyph_name("glyph12345678", &mut s));
         assert!(!numeric_glyph_name("abcd", &mut s));
     }

@@ -69,7 +69,9 @@ impl FontCache {
     }
 
     fn fallback(&mut self) -> Rc<Font> {
-        self.fallback.get_or_insert_with(|| Rc::new(fallback_font())).clone()
+        self.fallback
+            .get_or_insert_with(|| Rc::new(fallback_font()))
+            .clone()
     }
 }
 
@@ -140,11 +142,20 @@ struct Interp<'p, 'a> {
 }
 
 /// Interpret page `index` of `pdf` into positioned characters.
-pub fn extract_page<'a>(pdf: &Pdf<'a>, index: usize, fonts: &mut FontCache, options: &PageOptions) -> TextPage {
+pub fn extract_page<'a>(
+    pdf: &Pdf<'a>,
+    index: usize,
+    fonts: &mut FontCache,
+    options: &PageOptions,
+) -> TextPage {
     let number = index as u32 + 1;
     let Some(page) = pdf.page(index) else {
-        let mut p = TextPage { number, ..TextPage::default() };
-        p.diagnostics.push(Diagnostic::error(Code::PageFailed, "the page does not exist").on_page(number));
+        let mut p = TextPage {
+            number,
+            ..TextPage::default()
+        };
+        p.diagnostics
+            .push(Diagnostic::error(Code::PageFailed, "the page does not exist").on_page(number));
         return p;
     };
     let limits = pdf.budget().limits();
@@ -160,7 +171,12 @@ pub fn extract_page<'a>(pdf: &Pdf<'a>, index: usize, fonts: &mut FontCache, opti
             ..TextPage::default()
         },
         page_xform,
-        visible: Rect { x0: 0.0, y0: 0.0, x1: width as f32, y1: height as f32 },
+        visible: Rect {
+            x0: 0.0,
+            y0: 0.0,
+            x1: width as f32,
+            y1: height as f32,
+        },
         gs: GState::default(),
         stack: Vec::new(),
         dropped_saves: 0,
@@ -185,14 +201,20 @@ pub fn extract_page<'a>(pdf: &Pdf<'a>, index: usize, fonts: &mut FontCache, opti
         match pdf.decode_stream(s) {
             Ok(d) => {
                 if d.damaged {
-                    it.diag(Diagnostic::warning(Code::StreamDamaged, "a content stream is damaged; its readable part is used"));
+                    it.diag(Diagnostic::warning(
+                        Code::StreamDamaged,
+                        "a content stream is damaged; its readable part is used",
+                    ));
                 }
                 content.extend_from_slice(&d.data);
                 content.push(b'\n');
             }
             Err(e) => {
                 let fatal = e.code.is_limit() && pdf.budget().tripped().is_some();
-                it.diag(Diagnostic::error(e.code, format!("a content stream could not be decoded: {}", e.message)));
+                it.diag(Diagnostic::error(
+                    e.code,
+                    format!("a content stream could not be decoded: {}", e.message),
+                ));
                 if fatal {
                     it.stop = Some(e);
                     break;
@@ -207,7 +229,10 @@ pub fn extract_page<'a>(pdf: &Pdf<'a>, index: usize, fonts: &mut FontCache, opti
         it.annotations(&page);
     }
     if let Some(e) = it.stop.take() {
-        it.diag(Diagnostic::error(e.code, format!("page interpretation stopped: {}", e.message)));
+        it.diag(Diagnostic::error(
+            e.code,
+            format!("page interpretation stopped: {}", e.message),
+        ));
     }
     it.page
 }
@@ -225,15 +250,27 @@ fn page_transform(page: &PageObject<'_>) -> (Matrix, f64, f64) {
         _ => Matrix::new(1.0, 0.0, 0.0, -1.0, -x0, y1),
     };
     let m = m.then(&Matrix::new(u, 0.0, 0.0, u, 0.0, 0.0));
-    if page.rotate == 90 || page.rotate == 270 { (m, h, w) } else { (m, w, h) }
+    if page.rotate == 90 || page.rotate == 270 {
+        (m, h, w)
+    } else {
+        (m, w, h)
+    }
 }
 
 /// Optional content groups switched off in the default configuration.
 fn optional_content_off(pdf: &Pdf<'_>) -> Vec<ObjRef> {
-    let Some(catalog) = pdf.catalog() else { return Vec::new() };
-    let Some(ocp) = pdf.get_dict(catalog, b"OCProperties") else { return Vec::new() };
-    let Some(d) = pdf.get_dict(ocp, b"D") else { return Vec::new() };
-    pdf.get_array(d, b"OFF").map_or_else(Vec::new, |a| a.iter().filter_map(|o| o.as_ref()).take(10_000).collect())
+    let Some(catalog) = pdf.catalog() else {
+        return Vec::new();
+    };
+    let Some(ocp) = pdf.get_dict(catalog, b"OCProperties") else {
+        return Vec::new();
+    };
+    let Some(d) = pdf.get_dict(ocp, b"D") else {
+        return Vec::new();
+    };
+    pdf.get_array(d, b"OFF").map_or_else(Vec::new, |a| {
+        a.iter().filter_map(|o| o.as_ref()).take(10_000).collect()
+    })
 }
 
 impl<'p, 'a> Interp<'p, 'a> {
@@ -265,7 +302,10 @@ impl<'p, 'a> Interp<'p, 'a> {
             }
         }
         if parser.malformed > 0 {
-            self.diag(Diagnostic::warning(Code::ContentMalformed, "a content stream contains malformed syntax that was skipped"));
+            self.diag(Diagnostic::warning(
+                Code::ContentMalformed,
+                "a content stream contains malformed syntax that was skipped",
+            ));
         }
     }
 
@@ -350,7 +390,10 @@ impl<'p, 'a> Interp<'p, 'a> {
             }
             b"\"" => {
                 if let Some([aw, ac]) = op.operands.len().checked_sub(3).and_then(|i| {
-                    Some([op.operands.get(i)?.as_f64()?, op.operands.get(i + 1)?.as_f64()?])
+                    Some([
+                        op.operands.get(i)?.as_f64()?,
+                        op.operands.get(i + 1)?.as_f64()?,
+                    ])
                 }) {
                     self.gs.word_spacing = aw;
                     self.gs.char_spacing = ac;
@@ -436,7 +479,10 @@ impl<'p, 'a> Interp<'p, 'a> {
             None => None,
         };
         if self.gs.font.is_none() {
-            self.diag(Diagnostic::warning(Code::FontDamaged, "a font used by the page is missing; Helvetica assumed"));
+            self.diag(Diagnostic::warning(
+                Code::FontDamaged,
+                "a font used by the page is missing; Helvetica assumed",
+            ));
         }
         self.register_font();
     }
@@ -470,11 +516,18 @@ impl<'p, 'a> Interp<'p, 'a> {
     }
 
     fn ext_gstate(&mut self, name: &[u8], resources: Dict<'a>) {
-        let Some(gs) = self.pdf.get_dict(resources, b"ExtGState").and_then(|d| self.pdf.get_dict(d, name)) else {
+        let Some(gs) = self
+            .pdf
+            .get_dict(resources, b"ExtGState")
+            .and_then(|d| self.pdf.get_dict(d, name))
+        else {
             return;
         };
         if let Some(arr) = self.pdf.get_array(gs, b"Font")
-            && let (Some(f), Some(size)) = (arr.first(), arr.get(1).and_then(|o| self.pdf.resolve(*o).as_f64()))
+            && let (Some(f), Some(size)) = (
+                arr.first(),
+                arr.get(1).and_then(|o| self.pdf.resolve(*o).as_f64()),
+            )
         {
             self.gs.font = self.fonts.get(self.pdf, *f);
             self.gs.size = size;
@@ -491,7 +544,9 @@ impl<'p, 'a> Interp<'p, 'a> {
         if self.gs.font.is_none() {
             self.register_font();
         }
-        let Some(font) = self.gs.font.clone() else { return };
+        let Some(font) = self.gs.font.clone() else {
+            return;
+        };
         let g = self.gs.clone();
         let base = self.tm.then(&g.ctm).then(&self.page_xform);
         if !base.is_finite() {
@@ -509,9 +564,17 @@ impl<'p, 'a> Interp<'p, 'a> {
         }
         // Effective size: how tall an em is on the page.
         let size = (fs * base.m[2].hypot(base.m[3])).abs();
-        let (dx, dy) = if vertical { base.apply_vector(0.0, -1.0) } else { base.apply_vector(1.0, 0.0) };
+        let (dx, dy) = if vertical {
+            base.apply_vector(0.0, -1.0)
+        } else {
+            base.apply_vector(1.0, 0.0)
+        };
         let norm = dx.hypot(dy);
-        let dir = if norm > 0.0 { ((dx / norm) as f32, (dy / norm) as f32) } else { (1.0, 0.0) };
+        let dir = if norm > 0.0 {
+            ((dx / norm) as f32, (dy / norm) as f32)
+        } else {
+            (1.0, 0.0)
+        };
 
         let mut text = std::mem::take(&mut self.page.text);
         let text_base = text.len();
@@ -519,7 +582,12 @@ impl<'p, 'a> Interp<'p, 'a> {
         let mut pending: Vec<(usize, usize, TextChar)> = Vec::new();
         let (ascent, descent) = (font.ascent, font.descent);
         font.for_each_glyph(bytes, &mut text, |glyph, start, end| {
-            let spacing = g.char_spacing + if glyph.is_space_code { g.word_spacing } else { 0.0 };
+            let spacing = g.char_spacing
+                + if glyph.is_space_code {
+                    g.word_spacing
+                } else {
+                    0.0
+                };
             let (origin, corners, advance) = if vertical {
                 // Vertical writing: glyphs hang from the baseline position, centred.
                 let w = glyph.width * fs;
@@ -530,7 +598,10 @@ impl<'p, 'a> Interp<'p, 'a> {
             } else {
                 let w = glyph.width * fs * th;
                 let adv = (glyph.width * fs + spacing) * th;
-                let c = [(pos, g.rise + descent * fs), (pos + w, g.rise + ascent * fs)];
+                let c = [
+                    (pos, g.rise + descent * fs),
+                    (pos + w, g.rise + ascent * fs),
+                ];
                 ((pos, g.rise), c, adv)
             };
             let (ox, oy) = base.apply(origin.0, origin.1);
@@ -538,7 +609,12 @@ impl<'p, 'a> Interp<'p, 'a> {
             let mut y_min = f64::MAX;
             let mut x_max = f64::MIN;
             let mut y_max = f64::MIN;
-            for (cx, cy) in [corners[0], (corners[0].0, corners[1].1), (corners[1].0, corners[0].1), corners[1]] {
+            for (cx, cy) in [
+                corners[0],
+                (corners[0].0, corners[1].1),
+                (corners[1].0, corners[0].1),
+                corners[1],
+            ] {
                 let (x, y) = base.apply(cx, cy);
                 x_min = x_min.min(x);
                 y_min = y_min.min(y);
@@ -551,14 +627,26 @@ impl<'p, 'a> Interp<'p, 'a> {
             }
             // The glyph's own advance, without character and word spacing (those move the
             // next glyph and show up as gaps, which is what layout measures).
-            let glyph_advance = if vertical { -glyph.vertical_advance * fs } else { glyph.width * fs * th };
-            let (adx, ady) =
-                if vertical { base.apply_vector(0.0, -glyph_advance) } else { base.apply_vector(glyph_advance, 0.0) };
+            let glyph_advance = if vertical {
+                -glyph.vertical_advance * fs
+            } else {
+                glyph.width * fs * th
+            };
+            let (adx, ady) = if vertical {
+                base.apply_vector(0.0, -glyph_advance)
+            } else {
+                base.apply_vector(glyph_advance, 0.0)
+            };
             let c = TextChar {
                 text_start: 0,
                 text_len: 0,
                 font: g.font_index,
-                bbox: Rect { x0: x_min as f32, y0: y_min as f32, x1: x_max as f32, y1: y_max as f32 },
+                bbox: Rect {
+                    x0: x_min as f32,
+                    y0: y_min as f32,
+                    x1: x_max as f32,
+                    y1: y_max as f32,
+                },
                 origin: (ox as f32, oy as f32),
                 advance: adx.hypot(ady) as f32,
                 size: size as f32,
@@ -570,7 +658,11 @@ impl<'p, 'a> Interp<'p, 'a> {
             pos += advance;
         });
         // Move the text matrix past the string.
-        let m = if vertical { Matrix::translate(0.0, -pos) } else { Matrix::translate(pos, 0.0) };
+        let m = if vertical {
+            Matrix::translate(0.0, -pos)
+        } else {
+            Matrix::translate(pos, 0.0)
+        };
         let tm = m.then(&self.tm);
         if tm.is_finite() {
             self.tm = tm;
@@ -597,26 +689,39 @@ impl<'p, 'a> Interp<'p, 'a> {
                 continue;
             }
             c.mcid = mcid;
-            let s = pushed_text.get(start - text_base..end - text_base).unwrap_or("");
+            let s = pushed_text
+                .get(start - text_base..end - text_base)
+                .unwrap_or("");
             self.page.push_char(s, c);
         }
     }
 
     /// Move the text position as `show` would, without emitting characters.
     fn advance_only(&mut self, bytes: &[u8]) {
-        let Some(font) = self.gs.font.clone() else { return };
+        let Some(font) = self.gs.font.clone() else {
+            return;
+        };
         let g = &self.gs;
         let mut pos = 0.0;
         let mut scratch = String::new();
         font.for_each_glyph(bytes, &mut scratch, |glyph, _, _| {
-            let spacing = g.char_spacing + if glyph.is_space_code { g.word_spacing } else { 0.0 };
+            let spacing = g.char_spacing
+                + if glyph.is_space_code {
+                    g.word_spacing
+                } else {
+                    0.0
+                };
             pos += if font.vertical {
                 -glyph.vertical_advance * g.size + spacing
             } else {
                 (glyph.width * g.size + spacing) * g.h_scale
             };
         });
-        let m = if font.vertical { Matrix::translate(0.0, -pos) } else { Matrix::translate(pos, 0.0) };
+        let m = if font.vertical {
+            Matrix::translate(0.0, -pos)
+        } else {
+            Matrix::translate(pos, 0.0)
+        };
         let tm = m.then(&self.tm);
         if tm.is_finite() {
             self.tm = tm;
@@ -624,8 +729,16 @@ impl<'p, 'a> Interp<'p, 'a> {
     }
 
     fn do_xobject(&mut self, name: &[u8], resources: Dict<'a>) {
-        let Some(obj) = self.pdf.get_dict(resources, b"XObject").and_then(|d| d.get(name)) else { return };
-        let Some(stream) = self.pdf.resolve(obj).as_stream() else { return };
+        let Some(obj) = self
+            .pdf
+            .get_dict(resources, b"XObject")
+            .and_then(|d| d.get(name))
+        else {
+            return;
+        };
+        let Some(stream) = self.pdf.resolve(obj).as_stream() else {
+            return;
+        };
         if !stream.dict.is_type(b"Subtype", b"Form") {
             return;
         }
@@ -636,30 +749,48 @@ impl<'p, 'a> Interp<'p, 'a> {
     }
 
     /// Run a Form XObject (or annotation appearance) with `extra` applied before its matrix.
-    fn run_form(&mut self, stream: &Stream<'a>, id: Option<ObjRef>, parent_resources: Dict<'a>, extra: Option<Matrix>) {
+    fn run_form(
+        &mut self,
+        stream: &Stream<'a>,
+        id: Option<ObjRef>,
+        parent_resources: Dict<'a>,
+        extra: Option<Matrix>,
+    ) {
         let limit = self.pdf.budget().limits().max_xobject_depth as usize;
         if self.forms.len() >= limit {
-            self.diag(Diagnostic::warning(Code::NestingTooDeep, format!("Form XObjects nest deeper than {limit}; the rest is skipped")));
+            self.diag(Diagnostic::warning(
+                Code::NestingTooDeep,
+                format!("Form XObjects nest deeper than {limit}; the rest is skipped"),
+            ));
             return;
         }
         if let Some(id) = id
             && self.forms.contains(&id)
         {
-            self.diag(Diagnostic::warning(Code::ContentMalformed, "a Form XObject draws itself; the cycle is cut"));
+            self.diag(Diagnostic::warning(
+                Code::ContentMalformed,
+                "a Form XObject draws itself; the cycle is cut",
+            ));
             return;
         }
         let decoded = match self.pdf.decode_stream(stream) {
             Ok(d) => d,
             Err(e) => {
                 let fatal = self.pdf.budget().tripped().is_some();
-                self.diag(Diagnostic::error(e.code, format!("a Form XObject could not be decoded: {}", e.message)));
+                self.diag(Diagnostic::error(
+                    e.code,
+                    format!("a Form XObject could not be decoded: {}", e.message),
+                ));
                 if fatal {
                     self.stop = Some(e);
                 }
                 return;
             }
         };
-        let resources = self.pdf.get_dict(stream.dict, b"Resources").unwrap_or(parent_resources);
+        let resources = self
+            .pdf
+            .get_dict(stream.dict, b"Resources")
+            .unwrap_or(parent_resources);
         let matrix = self
             .pdf
             .get_array(stream.dict, b"Matrix")
@@ -706,17 +837,32 @@ impl<'p, 'a> Interp<'p, 'a> {
         let mut hidden = false;
         match props {
             Some(d @ Operand::Dict { .. }) => {
-                mcid = op.dict_get(d, b"MCID").and_then(|o| o.as_i64()).and_then(|v| u32::try_from(v).ok());
-                actual_text = op.dict_get(d, b"ActualText").and_then(string_bytes).map(|b| decode_text_string(&b));
+                mcid = op
+                    .dict_get(d, b"MCID")
+                    .and_then(|o| o.as_i64())
+                    .and_then(|v| u32::try_from(v).ok());
+                actual_text = op
+                    .dict_get(d, b"ActualText")
+                    .and_then(string_bytes)
+                    .map(|b| decode_text_string(&b));
             }
             Some(Operand::Name(n)) => {
                 let name = name_bytes(n);
-                let prop = self.pdf.get_dict(resources, b"Properties").and_then(|p| p.get(&name));
+                let prop = self
+                    .pdf
+                    .get_dict(resources, b"Properties")
+                    .and_then(|p| p.get(&name));
                 if tag == b"OC" {
                     hidden = self.oc_hidden(prop);
                 } else if let Some(d) = prop.and_then(|p| self.pdf.resolve(p).as_dict()) {
-                    mcid = self.pdf.get_i64(d, b"MCID").and_then(|v| u32::try_from(v).ok());
-                    actual_text = self.pdf.get_string(d, b"ActualText").map(decode_text_string);
+                    mcid = self
+                        .pdf
+                        .get_i64(d, b"MCID")
+                        .and_then(|v| u32::try_from(v).ok());
+                    actual_text = self
+                        .pdf
+                        .get_string(d, b"ActualText")
+                        .map(decode_text_string);
                 }
             }
             _ => {}
@@ -736,13 +882,19 @@ impl<'p, 'a> Interp<'p, 'a> {
             return true;
         }
         // An OCMD: hidden when every listed group is off (the default /AnyOn policy).
-        let Some(d) = self.pdf.resolve(oc).as_dict() else { return false };
+        let Some(d) = self.pdf.resolve(oc).as_dict() else {
+            return false;
+        };
         if !d.is_type(b"Type", b"OCMD") {
             return false;
         }
         let groups: Vec<ObjRef> = match d.get(b"OCGs") {
             Some(Object::Ref(r)) => vec![r],
-            Some(o) => self.pdf.resolve(o).as_array().map_or_else(Vec::new, |a| a.iter().filter_map(|x| x.as_ref()).collect()),
+            Some(o) => self
+                .pdf
+                .resolve(o)
+                .as_array()
+                .map_or_else(Vec::new, |a| a.iter().filter_map(|x| x.as_ref()).collect()),
             None => Vec::new(),
         };
         !groups.is_empty() && groups.iter().all(|g| self.ocg_off.contains(g))
@@ -756,7 +908,12 @@ impl<'p, 'a> Interp<'p, 'a> {
         if hidden {
             self.hidden_depth += 1;
         }
-        self.marked.push(Marked { mcid, actual_text, hidden, first_char: self.page.chars.len() });
+        self.marked.push(Marked {
+            mcid,
+            actual_text,
+            hidden,
+            first_char: self.page.chars.len(),
+        });
     }
 
     fn end_marked(&mut self) {
@@ -775,8 +932,12 @@ impl<'p, 'a> Interp<'p, 'a> {
             return;
         }
         let replaced: Vec<TextChar> = self.page.chars.drain(first..).collect();
-        let text_start = replaced.first().map_or(self.page.text.len(), |c| c.text_start as usize);
-        self.page.text.truncate(text_start.min(self.page.text.len()));
+        let text_start = replaced
+            .first()
+            .map_or(self.page.text.len(), |c| c.text_start as usize);
+        self.page
+            .text
+            .truncate(text_start.min(self.page.text.len()));
         let mut c = replaced[0].clone();
         for r in &replaced[1..] {
             c.bbox = c.bbox.union(&r.bbox);
@@ -788,12 +949,16 @@ impl<'p, 'a> Interp<'p, 'a> {
     }
 
     fn annotations(&mut self, page: &PageObject<'a>) {
-        let Some(annots) = self.pdf.get_array(page.dict, b"Annots") else { return };
+        let Some(annots) = self.pdf.get_array(page.dict, b"Annots") else {
+            return;
+        };
         for a in annots.iter().take(10_000) {
             if self.stop.is_some() {
                 return;
             }
-            let Some(annot) = self.pdf.resolve(*a).as_dict() else { continue };
+            let Some(annot) = self.pdf.resolve(*a).as_dict() else {
+                continue;
+            };
             let flags = self.pdf.get_i64(annot, b"F").unwrap_or(0);
             // Hidden (2) and NoView (32) annotations are not drawn; Popups are drawn by viewers
             // only when opened.
@@ -803,7 +968,9 @@ impl<'p, 'a> Interp<'p, 'a> {
             if self.oc_hidden(annot.get(b"OC")) {
                 continue;
             }
-            let Some(ap) = self.pdf.get_dict(annot, b"AP") else { continue };
+            let Some(ap) = self.pdf.get_dict(annot, b"AP") else {
+                continue;
+            };
             let normal = self.pdf.get_in(ap, b"N");
             let appearance = match normal {
                 Object::Stream(s) => Some((s, ap.get(b"N").and_then(|o| o.as_ref()))),
@@ -816,9 +983,17 @@ impl<'p, 'a> Interp<'p, 'a> {
                 }
                 _ => None,
             };
-            let Some((stream, id)) = appearance else { continue };
-            let Some(rect) = annot.get(b"Rect").and_then(|r| self.pdf.rect(r)) else { continue };
-            let bbox = stream.dict.get(b"BBox").and_then(|b| self.pdf.rect(b)).unwrap_or(rect);
+            let Some((stream, id)) = appearance else {
+                continue;
+            };
+            let Some(rect) = annot.get(b"Rect").and_then(|r| self.pdf.rect(r)) else {
+                continue;
+            };
+            let bbox = stream
+                .dict
+                .get(b"BBox")
+                .and_then(|b| self.pdf.rect(b))
+                .unwrap_or(rect);
             let form_matrix = self
                 .pdf
                 .get_array(stream.dict, b"Matrix")
@@ -832,7 +1007,12 @@ impl<'p, 'a> Interp<'p, 'a> {
                 })
                 .unwrap_or(Matrix::IDENTITY);
             // ISO 32000 §12.5.5: map the transformed appearance box onto the annotation rect.
-            let corners = [(bbox[0], bbox[1]), (bbox[2], bbox[1]), (bbox[0], bbox[3]), (bbox[2], bbox[3])];
+            let corners = [
+                (bbox[0], bbox[1]),
+                (bbox[2], bbox[1]),
+                (bbox[0], bbox[3]),
+                (bbox[2], bbox[3]),
+            ];
             let (mut x0, mut y0, mut x1, mut y1) = (f64::MAX, f64::MAX, f64::MIN, f64::MIN);
             for (x, y) in corners {
                 let (tx, ty) = form_matrix.apply(x, y);

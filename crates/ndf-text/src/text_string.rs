@@ -14,15 +14,22 @@ pub fn decode_text_string(bytes: &[u8]) -> String {
     if let Some(rest) = bytes.strip_prefix(&[0xEF, 0xBB, 0xBF]) {
         return String::from_utf8_lossy(rest).into_owned();
     }
-    bytes.iter().map(|&b| pdfdoc_to_char(b).unwrap_or(if b < 0x20 { ' ' } else { '\u{FFFD}' })).collect()
+    bytes
+        .iter()
+        .map(|&b| pdfdoc_to_char(b).unwrap_or(if b < 0x20 { ' ' } else { '\u{FFFD}' }))
+        .collect()
 }
 
 fn utf16(bytes: &[u8], read: fn([u8; 2]) -> u16) -> String {
     let units = bytes.chunks_exact(2).map(|c| read([c[0], c[1]]));
-    let mut s: String = char::decode_utf16(units).map(|r| r.unwrap_or('\u{FFFD}')).collect();
+    let mut s: String = char::decode_utf16(units)
+        .map(|r| r.unwrap_or('\u{FFFD}'))
+        .collect();
     // Embedded language escapes (U+001B … U+001B) carry no text.
     while let Some(start) = s.find('\u{1B}') {
-        let end = s[start + 1..].find('\u{1B}').map_or(s.len(), |e| start + 1 + e + 1);
+        let end = s[start + 1..]
+            .find('\u{1B}')
+            .map_or(s.len(), |e| start + 1 + e + 1);
         s.replace_range(start..end, "");
     }
     s
