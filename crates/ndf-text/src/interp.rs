@@ -564,11 +564,9 @@ impl<'p, 'a> Interp<'p, 'a> {
         }
         // Effective size: how tall an em is on the page.
         let size = (fs * base.m[2].hypot(base.m[3])).abs();
-        let (dx, dy) = if vertical {
-            base.apply_vector(0.0, -1.0)
-        } else {
-            base.apply_vector(1.0, 0.0)
-        };
+        // The glyph baseline (text-space x axis), also for vertical writing: layout turns it a
+        // quarter clockwise to get the top-to-bottom flow of vertical lines.
+        let (dx, dy) = base.apply_vector(1.0, 0.0);
         let norm = dx.hypot(dy);
         let dir = if norm > 0.0 {
             ((dx / norm) as f32, (dy / norm) as f32)

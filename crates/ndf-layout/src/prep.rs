@@ -1,0 +1,321 @@
+//! Character preparation: validation, direction groups, page-frame projection and removal of
+//! overprinted duplicates.
+
+use ndf_model::{CharFlags, TextPage};
+
+use crate::unicode::{hash_bytes, is_mark_text, is_space_text};
+
+/// Coordinates beyond this (points) are treated as garbage: the char is skipped.
+const MAX_COORD: f32 = 1.0e6;
+/// Largest plausible font size in points.
+const MAX_SIZE: f32 = 1.0e4;
+/// Smallest usable font size in points.
+const MIN_SIZE: f32 = 0.05;
+/// Largest distance (em) between copies of a duplicated glyph.
+const MAX_DUP_EM: f32 = 0.15;
+/// Number of angle bins (one per degree).
+const ANGLE_BINS: usize = 360;
+
+/// What a glyph is for word building.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// An ordinary character.
+    Normal,
+    /// White space: a word separator, not kept as text.
+    Space,
+    /// A combining mark that belongs to the preceding character.
+    Mark,
+}
+
+/// A validated character projected into the frame of its direction group.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Glyph {
+    /// Index of the character in `TextPage::chars`.
+    pub ci: u32,
+    /// Direction group.
+    pub grp: u16,
+    /// Space, mark or ordinary.
+    pub kind: Kind,
+    /// Start along the writing direction.
+    pub p0: f32,
+    /// End along the writing direction.
+    pub p1: f32,
+    /// Baseline position across the writing direction (grows "down" the lines).
+    pub base: f32,
+    /// Font size (em) in points.
+    pub size: f32,
+}
+
+/// Characters sharing one writing direction: lines are built in this group's own frame.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Group {
+    /// Unit vector of the writing (progress) direction in page space.
+    pub ux: f32,
+    /// See `ux`.
+    pub uy: f32,
+    /// Vertical writing mode (CJK top-to-bottom).
+    pub vertical: bool,
+    /// Counter-clockwise angle of the glyph baseline, degrees, for the output.
+    pub angle: f32,
+    /// Number of glyphs in the group.
+    pub count: u32,
+}
+
+impl Group {
+    /// Project a page point to (along, across) coordinates of this frame.
+    pub(crate) fn project(&self, x: f32, y: f32) -> (f32, f32) {
+        (x * self.ux + y * self.uy, -x * self.uy + y * self.ux)
+    }
+}
+
+/// The prepared glyphs of a page, in content order, plus their groups.
+#[derive(Debug, Default)]
+pub(crate) struct Prepared {
+    pub glyphs: Vec<Glyph>,
+    pub groups: Vec<Group>,
+}
+
+fn finite_in_range(v: f32) -> bool {
+    v.is_finite() && v.abs() <= MAX_COORD
+}
+
+/// Unit vectors for exact axis bins, so ordinary text uses an exact frame.
+fn bin_vector(bin: usize) -> (f32, f32) {
+    match bin {
+        0 => (1.0, 0.0),
+        90 => (0.0, 1.0),
+        180 => (-1.0, 0.0),
+        270 => (0.0, -1.0),
+        _ => {
+            let a = (bin as f32).to_radians();
+            (a.cos(), a.sin())
+        }
+    }
+}
+
+/// The one-degree bin of a direction; exact for the four axis directions (no trigonometry
+/// for ordinary text).
+fn angle_bin(px: f32, py: f32) -> usize {
+    if py == 0.0 {
+        return if px < 0.0 { 180 } else { 0 };
+    }
+    if px == 0.0 {
+        return if py < 0.0 { 270 } else { 90 };
+    }
+    let deg = py.atan2(px).to_degrees();
+    if deg.is_finite() {
+        (deg.round() as i32).rem_euclid(ANGLE_BINS as i32) as usize
+    } else {
+        0
+    }
+}
+
+/// Drop glyphs drawn again on top of an earlier identical one (same text, direction and
+/// size, origin within a fraction of the glyph): fake bold, shadows, repeated layers.
+///
+/// Sort-based rather than hashed, so memory is walked sequentially on million-glyph pages:
+/// glyphs are keyed by (text, group, size, baseline band) and sorted along the line; a
+/// duplicate is then within a few entries of the glyph it repeats.
+fn remove_duplicates(page: &TextPage, glyphs: &mut Vec<Glyph>) {
+    // (key, position along the line, glyph index, size)
+    let mut keys: Vec<(u64, f32, u32, f32)> = Vec::with_capacity(glyphs.len());
+    for (i, g) in glyphs.iter().enumerate() {
+        let Ok(i) = u32::try_from(i) else { break };
+        if g.kind == Kind::Space {
+            continue;
+        }
+        let Some(c) = page.chars.get(g.ci as usize) else {
+            continue;
+        };
+        let size_q = (g.size * 4.0).round() as i64;
+        // Baseline bands one em high: overprinted copies share the baseline (or nearly).
+        let band = (g.base / g.size.max(MIN_SIZE)).floor() as i64;
+        let mut h = hash_bytes(page.char_text(c).as_bytes());
+        h = (h ^ u64::from(g.grp)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        h = (h ^ size_q as u64).wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
+        h = (h ^ band as u64).wrapping_mul(0x1656_67B1_9E37_79F9);
+        keys.push((h, g.p0, i, g.size));
+    }
+    keys.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)).then(a.2.cmp(&b.2)));
+    // Runs of the same key whose positions chain within the tolerance are copies of one
+    // glyph: keep the one drawn first.
+    let mut dup = vec![false; glyphs.len()];
+    let mut k = 0;
+    while k < keys.len() {
+        let (key, p0, first, size) = keys[k];
+        // Most glyphs have no copy: decide that from the sorted keys alone (no random access).
+        let candidate = keys
+            .get(k + 1)
+            .is_some_and(|&(nk, np, _, _)| nk == key && np - p0 < MAX_DUP_EM * size);
+        let Some(g) = glyphs.get(first as usize).filter(|_| candidate) else {
+            k += 1;
+            continue;
+        };
+        let text = page.chars.get(g.ci as usize).map(|c| page.char_text(c));
+        let w = g.p1 - g.p0;
+        let tol_p = if w > 0.0 {
+            (MAX_DUP_EM * g.size).min(0.5 * w)
+        } else {
+            0.1 * g.size
+        };
+        let (mut last_p, mut keep) = (p0, first);
+        let mut end = k + 1;
+        while let Some(&(okey, op, oi, _)) = keys.get(end) {
+            let Some(o) = glyphs.get(oi as usize) else {
+                break;
+            };
+            let same = okey == key
+                && op - last_p < tol_p
+                && (o.base - g.base).abs() < 0.2 * g.size
+                && (o.size - g.size).abs() <= 0.05 * g.size
+                && page.chars.get(o.ci as usize).map(|c| page.char_text(c)) == text;
+            if !same {
+                break;
+            }
+            last_p = op;
+            keep = keep.min(oi);
+            end += 1;
+        }
+        for &(_, _, i, _) in keys.get(k..end).unwrap_or(&[]) {
+            if i != keep
+                && let Some(d) = dup.get_mut(i as usize)
+            {
+                *d = true;
+            }
+        }
+        k = end;
+    }
+    let mut n = 0;
+    glyphs.retain(|_| {
+        let keep = !dup.get(n).copied().unwrap_or(false);
+        n += 1;
+        keep
+    });
+}
+
+/// Validate, classify and project the characters of a page; drop clipped characters and
+/// exact duplicates drawn on top of each other (fake bold, shadows).
+pub(crate) fn prepare(page: &TextPage) -> Prepared {
+    let mut out = Prepared::default();
+    // Group index per (angle bin, vertical); u16::MAX = none yet.
+    let mut group_of = [[u16::MAX; 2]; ANGLE_BINS];
+    let cap = page.chars.len().min(1 << 22);
+    out.glyphs.reserve(cap);
+
+    for (ci, c) in page.chars.iter().enumerate() {
+        let Ok(ci) = u32::try_from(ci) else { break };
+        if c.flags.contains(CharFlags::CLIPPED) {
+            continue;
+        }
+        let text = page.char_text(c);
+        if text.is_empty() || text.chars().all(|ch| ch == '\0') {
+            continue;
+        }
+        let (ox, oy) = c.origin;
+        if !finite_in_range(ox) || !finite_in_range(oy) {
+            continue;
+        }
+        let b = c.bbox;
+        let bbox_ok = [b.x0, b.y0, b.x1, b.y1].iter().all(|v| finite_in_range(*v));
+        let (bw, bh) = if bbox_ok {
+            ((b.x1 - b.x0).abs(), (b.y1 - b.y0).abs())
+        } else {
+            (0.0, 0.0)
+        };
+
+        // Writing direction: the baseline direction, turned a quarter clockwise for vertical
+        // writing (glyphs advance down the page).
+        let (mut dx, mut dy) = c.dir;
+        let norm = (dx * dx + dy * dy).sqrt();
+        if norm.is_finite() && norm > 1e-6 {
+            dx /= norm;
+            dy /= norm;
+        } else {
+            dx = 1.0;
+            dy = 0.0;
+        }
+        let vertical = c.flags.contains(CharFlags::VERTICAL);
+        let (px, py) = if vertical { (-dy, dx) } else { (dx, dy) };
+
+        let mut size = c.size;
+        if !(size.is_finite() && (MIN_SIZE..=MAX_SIZE).contains(&size)) {
+            // Fall back on the glyph box across the writing direction.
+            size = bw * py.abs() + bh * px.abs();
+            if vertical {
+                size = bw * px.abs() + bh * py.abs();
+            }
+            if !(size.is_finite() && (MIN_SIZE..=MAX_SIZE).contains(&size)) {
+                continue;
+            }
+        }
+
+        let bin = angle_bin(px, py);
+        let slot = &mut group_of[bin.min(ANGLE_BINS - 1)][usize::from(vertical)];
+        if *slot == u16::MAX {
+            let (ux, uy) = bin_vector(bin);
+            // Output angle: counter-clockwise baseline rotation (page y grows downwards).
+            let mut angle = (-dy).atan2(dx).to_degrees();
+            angle = (angle * 100.0).round() / 100.0;
+            if angle.abs() < 0.5 || !angle.is_finite() {
+                angle = 0.0;
+            }
+            let Ok(id) = u16::try_from(out.groups.len()) else {
+                continue;
+            };
+            out.groups.push(Group {
+                ux,
+                uy,
+                vertical,
+                angle,
+                count: 0,
+            });
+            *slot = id;
+        }
+        let grp = *slot;
+        let Some(g) = out.groups.get(usize::from(grp)).copied() else {
+            continue;
+        };
+
+        let (p, s) = g.project(ox, oy);
+        let adv = c.advance.abs();
+        let mut w = if adv.is_finite() && adv <= 50.0 * size {
+            adv
+        } else {
+            bw * g.ux.abs() + bh * g.uy.abs()
+        };
+        if !w.is_finite() || w > 50.0 * size {
+            w = 0.0;
+        }
+        let base = if vertical && bbox_ok {
+            // The centre line of the column: independent of where the interpreter puts a
+            // vertical glyph's origin.
+            g.project((b.x0 + b.x1) * 0.5, (b.y0 + b.y1) * 0.5).1
+        } else {
+            s
+        };
+        let kind = if is_space_text(text) {
+            Kind::Space
+        } else if is_mark_text(text) {
+            Kind::Mark
+        } else {
+            Kind::Normal
+        };
+
+        out.glyphs.push(Glyph {
+            ci,
+            grp,
+            kind,
+            p0: p,
+            p1: p + w,
+            base,
+            size,
+        });
+    }
+    remove_duplicates(page, &mut out.glyphs);
+    for g in &out.glyphs {
+        if let Some(gr) = out.groups.get_mut(usize::from(g.grp)) {
+            gr.count = gr.count.saturating_add(1);
+        }
+    }
+    out
+}
