@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::File;
 use std::io::{BufWriter, IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, mpsc};
@@ -241,7 +241,7 @@ fn unique_names(inputs: &[PathBuf], format: BatchFormat) -> Vec<String> {
 
 fn process(
     index: usize,
-    path: &PathBuf,
+    path: &Path,
     name: &str,
     options: &Options,
     format: BatchFormat,

@@ -184,9 +184,21 @@ fn xmp_value(xmp: &str, key: &str) -> Option<String> {
     Some(unescape(&xmp[start..end]))
 }
 
-fn unescape(s: &str) -> String {
+/// Decode XML entities, after dropping any markup left inside a value (real tags in the raw
+/// text; escaped `&lt;b&gt;` is text and survives).
+fn unescape(raw: &str) -> String {
+    let mut s = String::with_capacity(raw.len());
+    let mut in_tag = false;
+    for c in raw.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' if in_tag => in_tag = false,
+            c if !in_tag => s.push(c),
+            _ => {}
+        }
+    }
     let mut out = String::with_capacity(s.len());
-    let mut rest = s;
+    let mut rest = s.as_str();
     while let Some(i) = rest.find('&') {
         out.push_str(&rest[..i]);
         rest = &rest[i..];
@@ -215,20 +227,6 @@ fn unescape(s: &str) -> String {
         rest = &rest[end + 1..];
     }
     out.push_str(rest);
-    // Tags left inside a value (rare) carry no text.
-    if out.contains('<') {
-        let mut clean = String::new();
-        let mut in_tag = false;
-        for c in out.chars() {
-            match c {
-                '<' => in_tag = true,
-                '>' => in_tag = false,
-                c if !in_tag => clean.push(c),
-                _ => {}
-            }
-        }
-        return clean;
-    }
     out
 }
 

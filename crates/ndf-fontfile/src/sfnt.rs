@@ -40,8 +40,11 @@ impl<'a> Tables<'a> {
         let n = usize::from(u16_at(data, face.checked_add(4)?)?).min(MAX_TABLES);
         for i in 0..n {
             let off = face + 12 + i * 16;
-            let (Some(tag), Some(o), Some(l)) = (data.get(off..off + 4), u32_at(data, off + 8), u32_at(data, off + 12))
-            else {
+            let (Some(tag), Some(o), Some(l)) = (
+                data.get(off..off + 4),
+                u32_at(data, off + 8),
+                u32_at(data, off + 12),
+            ) else {
                 break;
             };
             records.push(([tag[0], tag[1], tag[2], tag[3]], o, l));
@@ -263,20 +266,29 @@ fn postscript_name(data: &[u8]) -> Option<Box<str>> {
     let strings = usize::from(u16_at(data, 4)?);
     for i in 0..count {
         let rec = 6 + i * 12;
-        let (Some(platform), Some(name_id), Some(len), Some(off)) =
-            (u16_at(data, rec), u16_at(data, rec + 6), u16_at(data, rec + 8), u16_at(data, rec + 10))
-        else {
+        let (Some(platform), Some(name_id), Some(len), Some(off)) = (
+            u16_at(data, rec),
+            u16_at(data, rec + 6),
+            u16_at(data, rec + 8),
+            u16_at(data, rec + 10),
+        ) else {
             break;
         };
         if name_id != 6 || len > 255 {
             continue;
         }
         let start = strings + usize::from(off);
-        let Some(bytes) = data.get(start..start + usize::from(len)) else { continue };
+        let Some(bytes) = data.get(start..start + usize::from(len)) else {
+            continue;
+        };
         let s = match platform {
             0 | 3 => {
-                let units = bytes.chunks_exact(2).map(|c| u16::from_be_bytes([c[0], c[1]]));
-                char::decode_utf16(units).collect::<Result<String, _>>().ok()
+                let units = bytes
+                    .chunks_exact(2)
+                    .map(|c| u16::from_be_bytes([c[0], c[1]]));
+                char::decode_utf16(units)
+                    .collect::<Result<String, _>>()
+                    .ok()
             }
             1 if bytes.is_ascii() => Some(String::from_utf8_lossy(bytes).into_owned()),
             _ => None,

@@ -1,0 +1,285 @@
+//! Every file of the dev corpus (`../shared/corpus/dev`, or `NDF_CORPUS`): no panic, no file
+//! past its deadline, text wherever poppler's `pdftotext` finds text, and a mean token F1 against
+//! `pdftotext` that may not regress below the floor measured when this test was written.
+//!
+//! Skips with a message when the corpus folder is absent. `pdftotext` comes from Debian's
+//! poppler-utils, which the test command installs; without it the reference checks are skipped.
+#![allow(clippy::print_stderr, clippy::disallowed_methods)] // reads trusted fixtures, reports progress
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Mutex;
+
+use ndf_extract::{Code, Options, document_text, extract};
+use unicode_normalization::UnicodeNormalization;
+
+/// Mean F1 against pdftotext over referenced files must stay at or above this. PyMuPDF scores
+/// 0.952 on this corpus (../shared/bench/results-dev.md); the issue asks for at least 0.942.
+const MEAN_F1_FLOOR: f64 = 0.942;
+
+fn corpus_dir() -> Option<PathBuf> {
+    let dir = std::env::var_os("NDF_CORPUS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/dev")
+        });
+    dir.is_dir().then_some(dir)
+}
+
+fn pdfs(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .expect("corpus dir")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "pdf"))
+        .collect();
+    v.sort();
+    v
+}
+
+/// Tokens as ../shared/bench/peers.py counts them: NFKC, lowercase, runs of letters/digits,
+/// each CJK ideograph, kana or hangul syllable on its own.
+fn tokens(text: &str) -> Vec<String> {
+    let norm: String = text.nfkc().collect::<String>().to_lowercase();
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    for c in norm.chars() {
+        if is_cjk(c) {
+            if !cur.is_empty() {
+                out.push(std::mem::take(&mut cur));
+            }
+            out.push(c.to_string());
+        } else if c.is_alphanumeric() {
+            cur.push(c);
+        } else if !cur.is_empty() {
+            out.push(std::mem::take(&mut cur));
+        }
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+fn is_cjk(c: char) -> bool {
+    matches!(c as u32,
+        0x3040..=0x30FF | 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xF900..=0xFAFF | 0xAC00..=0xD7AF | 0x20000..=0x2FA1F)
+}
+
+fn f1(reference: &[String], candidate: &[String]) -> f64 {
+    use std::collections::HashMap;
+    if reference.is_empty() || candidate.is_empty() {
+        return 0.0;
+    }
+    let mut counts: HashMap<&str, i64> = HashMap::new();
+    for t in reference {
+        *counts.entry(t).or_default() += 1;
+    }
+    let mut common = 0i64;
+    for t in candidate {
+        if let Some(n) = counts.get_mut(t.as_str())
+            && *n > 0
+        {
+            *n -= 1;
+            common += 1;
+        }
+    }
+    let p = common as f64 / candidate.len() as f64;
+    let r = common as f64 / reference.len() as f64;
+    if p + r == 0.0 {
+        0.0
+    } else {
+        2.0 * p * r / (p + r)
+    }
+}
+
+fn pdftotext(path: &Path) -> Option<String> {
+    let out = Command::new("pdftotext")
+        .args(["-enc", "UTF-8"])
+        .arg(path)
+        .arg("-")
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn have_pdftotext() -> bool {
+    Command::new("pdftotext").arg("-v").output().is_ok()
+}
+
+struct FileResult {
+    name: String,
+    problem: Option<String>,
+    f1: Option<f64>,
+}
+
+fn check_file(path: &Path, with_reference: bool) -> FileResult {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let data = std::fs::read(path).expect("read corpus file");
+    let result = extract(&data, &Options::default());
+    let reference = if with_reference {
+        pdftotext(path)
+            .map(|t| tokens(&t))
+            .filter(|t| !t.is_empty())
+    } else {
+        None
+    };
+    let mut problem = None;
+    let mut ours = Vec::new();
+    match &result {
+        Ok(doc) => {
+            let mut diags = doc.diagnostics.clone();
+            for p in &doc.pages {
+                diags.extend(p.diagnostics.iter().cloned());
+            }
+            if let Some(d) = diags
+                .iter()
+                .find(|d| matches!(d.code, Code::Internal | Code::DeadlineExceeded))
+            {
+                problem = Some(format!("{}: {}", d.code, d.message));
+            }
+            ours = tokens(&document_text(doc));
+        }
+        Err(e) => {
+            if matches!(e.code, Code::Internal | Code::DeadlineExceeded) {
+                problem = Some(e.to_string());
+            } else if reference.is_some() {
+                problem = Some(format!("pdftotext reads it but we fail: {e}"));
+            }
+        }
+    }
+    if problem.is_none() && reference.is_some() && ours.is_empty() {
+        problem = Some("pdftotext finds text, we find none".into());
+    }
+    let f1 = reference.as_ref().map(|r| f1(r, &ours));
+    FileResult { name, problem, f1 }
+}
+
+#[test]
+fn corpus_extracts_without_panics_timeouts_or_missing_text() {
+    let Some(dir) = corpus_dir() else {
+        eprintln!("skipping corpus test: no corpus at ../shared/corpus/dev (set NDF_CORPUS)");
+        return;
+    };
+    let with_reference = have_pdftotext();
+    if !with_reference {
+        eprintln!(
+            "pdftotext not installed: reference checks skipped (the test command installs poppler-utils)"
+        );
+    }
+    let files = pdfs(&dir);
+    assert!(!files.is_empty(), "no PDFs in {}", dir.display());
+    let queue = Mutex::new(files.iter());
+    let results = Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for _ in 0..std::thread::available_parallelism()
+            .map_or(2, |n| n.get())
+            .min(4)
+        {
+            s.spawn(|| {
+                loop {
+                    let next = queue.lock().unwrap().next();
+                    let Some(path) = next else { return };
+                    let r = check_file(path, with_reference);
+                    results.lock().unwrap().push(r);
+                }
+            });
+        }
+    });
+    let mut results = results.into_inner().unwrap();
+    results.sort_by(|a, b| a.name.cmp(&b.name));
+    let problems: Vec<String> = results
+        .iter()
+        .filter_map(|r| r.problem.as_ref().map(|p| format!("{}: {p}", r.name)))
+        .collect();
+    let scored: Vec<f64> = results.iter().filter_map(|r| r.f1).collect();
+    if !scored.is_empty() {
+        let mean = scored.iter().sum::<f64>() / scored.len() as f64;
+        eprintln!(
+            "corpus: {} files, {} scored against pdftotext, mean F1 {mean:.4}",
+            results.len(),
+            scored.len()
+        );
+        let mut low: Vec<&FileResult> = results
+            .iter()
+            .filter(|r| r.f1.is_some_and(|f| f < 0.8))
+            .collect();
+        low.sort_by(|a, b| a.f1.partial_cmp(&b.f1).unwrap_or(std::cmp::Ordering::Equal));
+        for r in low.iter().take(15) {
+            eprintln!("  low F1 {:.3} {}", r.f1.unwrap_or(0.0), r.name);
+        }
+        assert!(
+            mean >= MEAN_F1_FLOOR,
+            "mean F1 {mean:.4} fell below the floor {MEAN_F1_FLOOR}"
+        );
+    }
+    assert!(
+        problems.is_empty(),
+        "{} corpus files failed:\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
+}
+
+#[test]
+fn corpus_encryption_matches_the_manifest() {
+    let Some(dir) = corpus_dir() else {
+        eprintln!("skipping: no corpus");
+        return;
+    };
+    let manifest = std::fs::read_to_string(dir.join("manifest.csv")).expect("manifest.csv");
+    let mut header: Vec<&str> = Vec::new();
+    let mut checked = 0;
+    for line in manifest.lines() {
+        let cols: Vec<&str> = line.split(',').collect();
+        if header.is_empty() {
+            header = cols;
+            continue;
+        }
+        let col = |name: &str| {
+            header
+                .iter()
+                .position(|h| *h == name)
+                .and_then(|i| cols.get(i))
+                .copied()
+        };
+        let (Some(file), Some(enc)) = (col("file"), col("encrypted")) else {
+            continue;
+        };
+        if enc == "no" {
+            continue;
+        }
+        let data = std::fs::read(dir.join(file)).expect("read");
+        let result = extract(&data, &Options::default());
+        if enc.contains("user password") {
+            let e = result.expect_err(file);
+            assert_eq!(e.code, Code::Encrypted, "{file}");
+        } else {
+            let doc = result.unwrap_or_else(|e| panic!("{file}: {e}"));
+            assert!(doc.metadata.encrypted, "{file}");
+            let cipher = doc.metadata.encryption.clone().unwrap_or_default();
+            assert_eq!(cipher, enc, "{file}: cipher");
+        }
+        checked += 1;
+    }
+    assert!(
+        checked >= 5,
+        "expected encrypted files in the manifest, found {checked}"
+    );
+}
+
+#[test]
+fn tokenizer_matches_the_harness() {
+    assert_eq!(
+        tokens("Hello, World! ﬁne 日本語 x2"),
+        vec!["hello", "world", "fine", "日", "本", "語", "x2"]
+    );
+    let r = tokens("a b c d");
+    assert!((f1(&r, &tokens("a b c d")) - 1.0).abs() < 1e-9);
+    assert!((f1(&r, &tokens("a b")) - 2.0 / 3.0).abs() < 1e-9);
+    assert_eq!(f1(&r, &[]), 0.0);
+}
