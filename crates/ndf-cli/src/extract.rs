@@ -68,13 +68,19 @@ pub(crate) fn run(args: &ExtractArgs) -> anyhow::Result<ExitCode> {
                 let r = extract_file(path, &options, args.format, args.pretty, &mut w);
                 if r.is_ok() && several && args.format == Format::Json {
                     // Several JSON documents on standard output: one per line.
-                    w.write_all(b"\n")?;
+                    w.write_all(b"\n").map_err(io_error)?;
                 }
-                w.flush()?;
-                r
+                r.and_then(|written| w.flush().map(|()| written).map_err(io_error))
             }
         };
         if let Err(e) = result {
+            if e.message == BROKEN_PIPE {
+                return Ok(if failed {
+                    ExitCode::from(1)
+                } else {
+                    ExitCode::SUCCESS
+                });
+            }
             failed = true;
             eprint_error(&format!("{}: {e}", path.display()));
         }
@@ -107,7 +113,14 @@ pub(crate) fn extract_file(
     write_document(&data, options, format, pretty, w)
 }
 
+/// The message of the error for a closed output pipe (`ndf extract … | head`): not a failure of
+/// the tool, so `run` stops quietly.
+pub(crate) const BROKEN_PIPE: &str = "output closed";
+
 fn io_error(e: std::io::Error) -> ExtractError {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        return ExtractError::new(ndf_extract::Code::Io, BROKEN_PIPE);
+    }
     ExtractError::new(ndf_extract::Code::Io, format!("cannot write output: {e}"))
 }
 

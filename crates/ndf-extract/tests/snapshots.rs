@@ -41,6 +41,7 @@ fn office_document() {
     snapshot(
         "libreoffice_trivial",
         "sample-files-002-trivial-libre-office-wri-fc67ce.pdf",
+        true,
     );
 }
 
@@ -61,7 +62,11 @@ fn encrypted_multicolumn_japanese() {
 
 #[test]
 fn table() {
-    snapshot("senate_table", "pdfplumber-senate-expenditures-16921f.pdf", false);
+    snapshot(
+        "senate_table",
+        "pdfplumber-senate-expenditures-16921f.pdf",
+        false,
+    );
 }
 
 #[test]

@@ -341,6 +341,11 @@ impl<'c> ContentParser<'c> {
         let start = self.items.len() as u32;
         self.items.extend_from_slice(&self.tmp[base..base + n]);
         self.tmp.truncate(base);
+        // The image dictionary is BI's only operand; anything before BI was junk.
+        if !self.operands.is_empty() {
+            self.malformed += 1;
+            self.operands.clear();
+        }
         self.operands.push(Operand::Dict {
             start,
             len: (n / 2) as u32,
@@ -441,6 +446,17 @@ mod tests {
             ops,
             vec![b"q".to_vec(), b"BI".to_vec(), b"Q".to_vec(), b"Tj".to_vec()]
         );
+    }
+
+    #[test]
+    fn inline_image_dict_is_the_only_operand() {
+        let src = format!("{} BI /W 1 ID x EI (a) Tj", "1 ".repeat(70));
+        let mut p = ContentParser::new(src.as_bytes());
+        let op = p.next_op().unwrap();
+        assert_eq!(op.op, b"BI");
+        assert_eq!(op.operands.len(), 1);
+        assert_eq!(op.dict_get(op.operands[0], b"W"), Some(Operand::Int(1)));
+        assert_eq!(p.next_op().unwrap().op, b"Tj");
     }
 
     #[test]

@@ -69,10 +69,13 @@ struct Composite {
 #[derive(Debug)]
 pub(crate) struct Font {
     pub info: FontInfo,
-    /// Ascent and descent as fractions of the font size (descent negative).
+    /// Ascent and descent as fractions of the em (descent negative).
     pub ascent: f64,
     pub descent: f64,
     pub vertical: bool,
+    /// Size of the em in text space per unit of font size: 1 for ordinary fonts; estimated for
+    /// Type3 fonts, whose glyph space has no defined em.
+    pub em: f64,
     decoder: Decoder,
     /// Problems met while loading (reported once per page that uses the font).
     pub diagnostics: Vec<Diagnostic>,
@@ -418,21 +421,10 @@ fn load_simple<'a>(pdf: &Pdf<'a>, dict: Dict<'a>, type3: bool) -> Font {
         Matrix::new(0.001, 0.0, 0.0, 0.001, 0.0, 0.0)
     };
     if type3 {
-        // Type3 boxes come from the font's own bbox in glyph space.
-        if let Some(r) = pdf
-            .get_array(dict, b"FontBBox")
-            .and_then(|a| pdf.rect(Object::Array(a)))
-        {
-            let (_, top) = font_matrix.apply_vector(0.0, r[3]);
-            let (_, bottom) = font_matrix.apply_vector(0.0, r[1]);
-            let (top, bottom) = (top.max(bottom), top.min(bottom));
-            if top > 0.0 && top < 2.0 {
-                c.ascent = top;
-            }
-            if bottom < 0.0 && bottom > -1.0 {
-                c.descent = bottom;
-            }
-        }
+        // A Type3 glyph space says nothing about where the em is; boxes are sized from the
+        // estimated em below.
+        c.ascent = 0.8;
+        c.descent = -0.2;
     }
 
     // Encoding: base (explicit, built-in or standard) then /Differences.
@@ -547,7 +539,7 @@ fn load_simple<'a>(pdf: &Pdf<'a>, dict: Dict<'a>, type3: bool) -> Font {
             }
         };
         *w = if v.is_finite() {
-            v.clamp(-10.0, 10.0) as f32
+            v.clamp(-1.0e6, 1.0e6) as f32
         } else {
             0.0
         };
@@ -564,7 +556,6 @@ fn load_simple<'a>(pdf: &Pdf<'a>, dict: Dict<'a>, type3: bool) -> Font {
         widths,
         mapped: [false; 256],
     };
-    let mut unmapped = 0;
     let mut buf = String::new();
     #[allow(clippy::needless_range_loop)] // `code` is the character code, used in several tables
     for code in 0..256usize {
@@ -601,23 +592,15 @@ fn load_simple<'a>(pdf: &Pdf<'a>, dict: Dict<'a>, type3: bool) -> Font {
                 }
             }
         }
-        if !ok && (to_unicode.is_some() || glyph_names[code].is_some() || program.is_some()) {
-            // Nothing maps this code; when a font has no mapping information at all, codes are
-            // taken as Latin-1 (what pdftotext and MuPDF print for such fonts).
-            buf.clear();
-        }
-        if !ok
-            && buf.is_empty()
-            && (0x20..0x7F).contains(&code)
-            && glyph_names[code].is_none()
-            && to_unicode.is_none()
-        {
-            buf.push(code as u8 as char);
-            ok = true;
-        }
         if !ok {
-            unmapped += 1;
-            buf.push('\u{FFFD}');
+            // Nothing maps this code. Like pdftotext and MuPDF, take the code itself as Latin-1
+            // when it is printable (often right for fonts with private glyph names); the glyph
+            // stays flagged unmapped.
+            buf.clear();
+            match code as u8 {
+                c @ (0x20..=0x7E | 0xA0..=0xFF) => buf.push(c as char),
+                _ => buf.push('\u{FFFD}'),
+            }
         }
         let start = table.text.len() as u32;
         let len = buf.len().min(255);
@@ -629,14 +612,55 @@ fn load_simple<'a>(pdf: &Pdf<'a>, dict: Dict<'a>, type3: bool) -> Font {
         table.spans[code] = (start, end as u8);
         table.mapped[code] = ok;
     }
-    let _ = unmapped;
+    let em = if type3 {
+        type3_em(&glyph_names, &widths, &font_matrix)
+    } else {
+        1.0
+    };
     Font {
         info: c.info,
         ascent: c.ascent,
         descent: c.descent,
         vertical: false,
+        em,
         decoder: Decoder::Simple(Box::new(table)),
         diagnostics,
+    }
+}
+
+/// The em of a Type3 font in text space per unit of font size, guessed the way poppler does:
+/// an `m` is about 0.6 em wide, another letter or any glyph about 0.5 em; then corrected by
+/// the FontMatrix's aspect.
+fn type3_em(names: &[Option<String>], widths: &[f32; 256], fm: &Matrix) -> f64 {
+    let width = |code: usize| f64::from(widths[code]).abs();
+    let one_char = |code: usize| {
+        names[code]
+            .as_deref()
+            .filter(|n| n.len() == 1)
+            .and_then(|n| n.chars().next())
+    };
+    let m = (0..256)
+        .find(|&c| one_char(c) == Some('m') && width(c) > 0.0)
+        .map(|c| width(c) / 0.6);
+    let letter = || {
+        (0..256)
+            .find(|&c| one_char(c).is_some_and(|ch| ch.is_ascii_alphabetic()) && width(c) > 0.0)
+            .map(|c| width(c) / 0.5)
+    };
+    let any = || {
+        (0..256)
+            .find(|&c| names[c].is_some() && width(c) > 0.0)
+            .map(|c| width(c) / 0.5)
+    };
+    let mut em = m.or_else(letter).or_else(any).unwrap_or(1.0);
+    let [a, _, _, d, _, _] = fm.m;
+    if a != 0.0 && (d / a).is_finite() {
+        em *= (d / a).abs();
+    }
+    if em.is_finite() && em > 1e-6 && em < 1e6 {
+        em
+    } else {
+        1.0
     }
 }
 
@@ -663,10 +687,15 @@ fn numeric_glyph_name(name: &str, out: &mut String) -> bool {
     if digits.is_empty() || digits.len() > 5 {
         return false;
     }
-    let value = if digits.bytes().all(|b| b.is_ascii_digit()) {
-        digits.parse::<u32>().ok()
-    } else if digits.len() == 2 && digits.bytes().all(|b| b.is_ascii_hexdigit()) {
+    // poppler: `Bxx`, `Cxx` and `Gxx` with two hex digits are hexadecimal, the rest decimal.
+    let hex_style = letters == 1
+        && matches!(bytes.first(), Some(b'B' | b'C' | b'G'))
+        && digits.len() == 2
+        && digits.bytes().all(|b| b.is_ascii_hexdigit());
+    let value = if hex_style {
         u32::from_str_radix(digits, 16).ok()
+    } else if digits.bytes().all(|b| b.is_ascii_digit()) {
+        digits.parse::<u32>().ok()
     } else {
         None
     };
@@ -788,6 +817,7 @@ fn load_composite<'a>(pdf: &Pdf<'a>, dict: Dict<'a>) -> Font {
         ascent: c.ascent,
         descent: c.descent,
         vertical,
+        em: 1.0,
         decoder: Decoder::Composite(Box::new(composite)),
         diagnostics,
     }
@@ -894,6 +924,7 @@ pub(crate) fn fallback_font() -> Font {
         ascent: 0.718,
         descent: -0.207,
         vertical: false,
+        em: 1.0,
         decoder: Decoder::Simple(Box::new(table)),
         diagnostics: vec![Diagnostic::warning(
             Code::FontDamaged,

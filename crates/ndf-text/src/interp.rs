@@ -228,6 +228,20 @@ pub fn extract_page<'a>(
     if it.stop.is_none() && options.annotations {
         it.annotations(&page);
     }
+    let unmapped = it
+        .page
+        .chars
+        .iter()
+        .filter(|c| c.flags.contains(CharFlags::UNMAPPED))
+        .count();
+    if unmapped > 0 {
+        it.diag(Diagnostic::warning(
+            Code::FontUnmapped,
+            format!(
+                "{unmapped} glyphs have no Unicode mapping in their font; their text is a guess"
+            ),
+        ));
+    }
     if let Some(e) = it.stop.take() {
         it.diag(Diagnostic::error(
             e.code,
@@ -563,7 +577,7 @@ impl<'p, 'a> Interp<'p, 'a> {
             flags.insert(CharFlags::VERTICAL);
         }
         // Effective size: how tall an em is on the page.
-        let size = (fs * base.m[2].hypot(base.m[3])).abs();
+        let size = (fs * font.em * base.m[2].hypot(base.m[3])).abs();
         // The glyph baseline (text-space x axis), also for vertical writing: layout turns it a
         // quarter clockwise to get the top-to-bottom flow of vertical lines.
         let (dx, dy) = base.apply_vector(1.0, 0.0);
@@ -578,7 +592,7 @@ impl<'p, 'a> Interp<'p, 'a> {
         let text_base = text.len();
         let mut pos = 0.0f64;
         let mut pending: Vec<(usize, usize, TextChar)> = Vec::new();
-        let (ascent, descent) = (font.ascent, font.descent);
+        let (ascent, descent) = (font.ascent * font.em, font.descent * font.em);
         font.for_each_glyph(bytes, &mut text, |glyph, start, end| {
             let spacing = g.char_spacing
                 + if glyph.is_space_code {
@@ -679,10 +693,16 @@ impl<'p, 'a> Interp<'p, 'a> {
             if !c.bbox.is_finite() {
                 continue;
             }
-            let cx = (c.bbox.x0 + c.bbox.x1) / 2.0;
-            let cy = (c.bbox.y0 + c.bbox.y1) / 2.0;
+            // poppler's rule: a character counts when its origin, extended by its advance,
+            // touches the page (glyph boxes of tall fonts may stick out of small pages).
+            let (ox, oy) = c.origin;
+            let (ax, ay) = (c.dir.0 * c.advance, c.dir.1 * c.advance);
             let v = self.visible;
-            if cx < v.x0 - 1.0 || cx > v.x1 + 1.0 || cy < v.y0 - 1.0 || cy > v.y1 + 1.0 {
+            if ox.max(ox + ax) < v.x0 - 1.0
+                || ox.min(ox + ax) > v.x1 + 1.0
+                || oy.max(oy + ay) < v.y0 - 1.0
+                || oy.min(oy + ay) > v.y1 + 1.0
+            {
                 self.clipped += 1;
                 continue;
             }

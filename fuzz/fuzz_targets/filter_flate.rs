@@ -1,0 +1,9 @@
+//! `ndf_filters::decode` with `Filter::Flate`; the first bytes are the /DecodeParms.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use ndf_filters::Filter;
+
+fuzz_target!(|data: &[u8]| {
+    ndf_fuzz::fuzz_filter(Filter::Flate, data);
+});
