@@ -332,6 +332,12 @@ impl Summary {
             total as f64 / secs,
             self.pages as f64 / secs
         );
+        if let Some(rss) = crate::stats::peak_rss_bytes() {
+            eprintln!(
+                "peak resident memory: {:.1} MiB",
+                rss as f64 / (1024.0 * 1024.0)
+            );
+        }
         if self.failed > 0 {
             let mut codes: Vec<_> = self.by_code.iter().collect();
             codes.sort_by(|a, b| b.1.cmp(a.1).then(a.0.as_str().cmp(b.0.as_str())));

@@ -26,6 +26,10 @@ pub(crate) struct ExtractArgs {
     /// Indent JSON output (builds the whole document in memory first).
     #[arg(long)]
     pretty: bool,
+    /// Print one JSON line of statistics to standard error at the end: documents, pages,
+    /// failures, milliseconds and the process's peak resident memory.
+    #[arg(long)]
+    stats: bool,
     #[command(flatten)]
     engine: EngineArgs,
 }
@@ -47,6 +51,9 @@ pub(crate) fn run(args: &ExtractArgs) -> anyhow::Result<ExitCode> {
         _ => None,
     };
     let mut failed = false;
+    let mut failures = 0usize;
+    let mut pages = 0u64;
+    let started = std::time::Instant::now();
     let stdout = std::io::stdout();
     for (i, path) in args.files.iter().enumerate() {
         let result = match (&out_dir, &args.output) {
@@ -73,16 +80,29 @@ pub(crate) fn run(args: &ExtractArgs) -> anyhow::Result<ExitCode> {
                 r.and_then(|written| w.flush().map(|()| written).map_err(io_error))
             }
         };
-        if let Err(e) = result {
-            if e.message == BROKEN_PIPE {
-                return Ok(if failed {
-                    ExitCode::from(1)
-                } else {
-                    ExitCode::SUCCESS
-                });
+        match result {
+            Ok(w) => pages += u64::from(w.pages),
+            Err(e) => {
+                if e.message == BROKEN_PIPE {
+                    break;
+                }
+                failed = true;
+                failures += 1;
+                eprint_error(&format!("{}: {e}", path.display()));
             }
-            failed = true;
-            eprint_error(&format!("{}: {e}", path.display()));
+        }
+    }
+    if args.stats {
+        let line = serde_json::json!({
+            "documents": args.files.len(),
+            "failed": failures,
+            "pages": pages,
+            "ms": (started.elapsed().as_secs_f64() * 1000.0).round(),
+            "peak_rss_bytes": crate::stats::peak_rss_bytes(),
+        });
+        #[allow(clippy::print_stderr)]
+        {
+            eprintln!("{line}");
         }
     }
     Ok(if failed {

@@ -8,6 +8,7 @@
 mod batch;
 mod extract;
 mod input;
+mod stats;
 
 use std::process::ExitCode;
 
