@@ -41,4 +41,23 @@ cargo test --workspace --locked
 log "fuzz targets build"
 cargo build --manifest-path fuzz/Cargo.toml --locked --bins
 
+# --- supply chain: licences, bans, sources, advisories (offline, RustSec snapshot) ----------
+log "cargo deny"
+command -v cargo-deny >/dev/null 2>&1 || cargo install --locked cargo-deny
+cargo fetch --locked
+advisories=../shared/advisory-db
+db=target/advisory-db/advisory-db-3157b0e258782691   # the directory name cargo-deny derives from deny.toml's db-urls
+if [ -d "$advisories" ]; then
+    if [ ! -d "$db/.git" ]; then
+        rm -rf "$db" && mkdir -p "$(dirname "$db")" && cp -r "$advisories" "$db"
+        # cargo-deny reads the snapshot's date from git: make the plain copy a repository.
+        git -C "$db" init -q && git -C "$db" add -A
+        git -C "$db" -c user.name=ci -c user.email=ci@localhost commit -qm "RustSec snapshot"
+    fi
+    cargo deny --offline check
+else
+    echo "no advisory snapshot at $advisories: checking licences, bans and sources only"
+    cargo deny --offline check licenses bans sources
+fi
+
 log "all tests passed"

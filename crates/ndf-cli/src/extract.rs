@@ -14,7 +14,7 @@ use crate::{EngineArgs, Format, eprint_error, input};
 
 #[derive(Args, Debug)]
 pub(crate) struct ExtractArgs {
-    /// PDF files to extract.
+    /// PDF files to extract (`-` reads standard input).
     #[arg(required = true, value_name = "FILE")]
     files: Vec<PathBuf>,
     /// Output format.
@@ -129,7 +129,11 @@ pub(crate) fn extract_file(
     pretty: bool,
     w: &mut dyn Write,
 ) -> Result<Written, ExtractError> {
-    let data = input::read_bounded(path, options.limits.max_file_bytes)?;
+    let data = if path.as_os_str() == "-" {
+        input::read_stdin_bounded(options.limits.max_file_bytes)?
+    } else {
+        input::read_bounded(path, options.limits.max_file_bytes)?
+    };
     write_document(&data, options, format, pretty, w)
 }
 

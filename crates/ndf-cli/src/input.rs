@@ -36,6 +36,23 @@ pub(crate) fn read_bounded(path: &Path, max: u64) -> Result<Vec<u8>, ExtractErro
     Ok(data)
 }
 
+/// Read standard input, refusing more than `max` bytes.
+pub(crate) fn read_stdin_bounded(max: u64) -> Result<Vec<u8>, ExtractError> {
+    let mut data = Vec::new();
+    std::io::stdin()
+        .lock()
+        .take(max + 1)
+        .read_to_end(&mut data)
+        .map_err(|e| ExtractError::new(Code::Io, format!("cannot read standard input: {e}")))?;
+    if data.len() as u64 > max {
+        return Err(ExtractError::new(
+            Code::FileTooLarge,
+            format!("the input is larger than the limit of {max} bytes"),
+        ));
+    }
+    Ok(data)
+}
+
 /// Expand command-line paths: files as given, directories recursively to their `*.pdf` files
 /// (sorted, so runs are reproducible).
 pub(crate) fn expand(paths: &[PathBuf], out: &mut Vec<PathBuf>) -> anyhow::Result<()> {

@@ -70,6 +70,14 @@ fn extract_text_json_and_markdown() {
     assert_eq!(v["pages"].as_array().map(Vec::len), Some(1));
     assert_eq!(v["pages"][0]["number"], 2);
 
+    let o = run(ndf()
+        .args(["extract", "-"])
+        .stdin(std::fs::File::open(&pdf).expect("open")));
+    assert!(
+        o.status.success() && stdout(&o).contains("Second page here"),
+        "standard input"
+    );
+
     let out = dir.join("out.md");
     let o = run(ndf()
         .args(["extract", "--format", "markdown", "-o"])
