@@ -11,11 +11,13 @@ use std::process::Command;
 use std::sync::Mutex;
 
 use ndf_extract::{Code, Options, document_text, extract};
-use unicode_normalization::UnicodeNormalization;
+use ndf_testkit::score::{f1, tokens};
 
 /// Mean F1 against pdftotext over referenced files must stay at or above this. PyMuPDF scores
-/// 0.952 on this corpus (../shared/bench/results-dev.md); the issue asks for at least 0.942.
-const MEAN_F1_FLOOR: f64 = 0.942;
+/// 0.952 on this corpus (../shared/bench/results-dev.md) and the issue's floor is PyMuPDF's
+/// minus 0.01 = 0.942; ndf measured 0.962 when this floor was set, so 0.955 catches a
+/// regression long before the product promise is at risk.
+const MEAN_F1_FLOOR: f64 = 0.955;
 
 fn corpus_dir() -> Option<PathBuf> {
     let dir = std::env::var_os("NDF_CORPUS")
@@ -34,62 +36,6 @@ fn pdfs(dir: &Path) -> Vec<PathBuf> {
         .collect();
     v.sort();
     v
-}
-
-/// Tokens as ../shared/bench/peers.py counts them: NFKC, lowercase, runs of letters/digits,
-/// each CJK ideograph, kana or hangul syllable on its own.
-fn tokens(text: &str) -> Vec<String> {
-    let norm: String = text.nfkc().collect::<String>().to_lowercase();
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    for c in norm.chars() {
-        if is_cjk(c) {
-            if !cur.is_empty() {
-                out.push(std::mem::take(&mut cur));
-            }
-            out.push(c.to_string());
-        } else if c.is_alphanumeric() {
-            cur.push(c);
-        } else if !cur.is_empty() {
-            out.push(std::mem::take(&mut cur));
-        }
-    }
-    if !cur.is_empty() {
-        out.push(cur);
-    }
-    out
-}
-
-fn is_cjk(c: char) -> bool {
-    matches!(c as u32,
-        0x3040..=0x30FF | 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xF900..=0xFAFF | 0xAC00..=0xD7AF | 0x20000..=0x2FA1F)
-}
-
-fn f1(reference: &[String], candidate: &[String]) -> f64 {
-    use std::collections::HashMap;
-    if reference.is_empty() || candidate.is_empty() {
-        return 0.0;
-    }
-    let mut counts: HashMap<&str, i64> = HashMap::new();
-    for t in reference {
-        *counts.entry(t).or_default() += 1;
-    }
-    let mut common = 0i64;
-    for t in candidate {
-        if let Some(n) = counts.get_mut(t.as_str())
-            && *n > 0
-        {
-            *n -= 1;
-            common += 1;
-        }
-    }
-    let p = common as f64 / candidate.len() as f64;
-    let r = common as f64 / reference.len() as f64;
-    if p + r == 0.0 {
-        0.0
-    } else {
-        2.0 * p * r / (p + r)
-    }
 }
 
 fn pdftotext(path: &Path) -> Option<String> {
@@ -155,7 +101,7 @@ fn check_file(path: &Path, with_reference: bool) -> FileResult {
     if problem.is_none() && reference.is_some() && ours.is_empty() {
         problem = Some("pdftotext finds text, we find none".into());
     }
-    let f1 = reference.as_ref().map(|r| f1(r, &ours));
+    let f1 = reference.as_ref().map(|r| f1(&ours, r).unwrap_or(0.0));
     FileResult { name, problem, f1 }
 }
 
@@ -270,16 +216,4 @@ fn corpus_encryption_matches_the_manifest() {
         checked >= 5,
         "expected encrypted files in the manifest, found {checked}"
     );
-}
-
-#[test]
-fn tokenizer_matches_the_harness() {
-    assert_eq!(
-        tokens("Hello, World! ﬁne 日本語 x2"),
-        vec!["hello", "world", "fine", "日", "本", "語", "x2"]
-    );
-    let r = tokens("a b c d");
-    assert!((f1(&r, &tokens("a b c d")) - 1.0).abs() < 1e-9);
-    assert!((f1(&r, &tokens("a b")) - 2.0 / 3.0).abs() < 1e-9);
-    assert_eq!(f1(&r, &[]), 0.0);
 }

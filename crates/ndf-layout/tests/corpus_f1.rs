@@ -7,98 +7,13 @@
 //! `NDF_LAYOUT_SIM=1` adds the order-sensitive similarity; `NDF_LAYOUT_ONLY=substr` filters.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::time::Instant;
 
 use ndf_layout::{LayoutOptions, MarkdownRenderer, RunningTextMarker, layout_page, render_text};
 use ndf_model::{CharFlags, FontInfo, Rect, TextChar, TextPage};
+use ndf_testkit::score::{f1, sim, tokens};
 use serde_json::Value;
-use unicode_normalization::UnicodeNormalization;
-
-fn is_split_char(c: char) -> bool {
-    matches!(c as u32, 0x3040..=0x30FF | 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xF900..=0xFAFF | 0xAC00..=0xD7AF)
-}
-
-fn is_mark(c: char) -> bool {
-    matches!(c as u32, 0x0300..=0x036F | 0x0483..=0x0489 | 0x0591..=0x05C7 | 0x0610..=0x061A | 0x064B..=0x065F
-        | 0x0670 | 0x06D6..=0x06ED | 0x0900..=0x0903 | 0x093A..=0x094F | 0x0951..=0x0957 | 0x0962..=0x0963
-        | 0x0981..=0x0983 | 0x09BC..=0x09D7 | 0x0E31 | 0x0E34..=0x0E3A | 0x0E47..=0x0E4E | 0x1AB0..=0x1AFF
-        | 0x1DC0..=0x1DFF | 0x20D0..=0x20FF | 0x302A..=0x302F | 0x3099..=0x309A | 0xFE00..=0xFE0F | 0xFE20..=0xFE2F)
-}
-
-/// The benchmark's tokens: NFKC, lower case, runs of letters/digits; CJK characters alone.
-fn tokens(text: &str) -> Vec<String> {
-    let norm: String = text.nfkc().collect::<String>().to_lowercase();
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    for c in norm.chars() {
-        if c.is_alphanumeric() && !is_mark(c) {
-            if is_split_char(c) {
-                if !cur.is_empty() {
-                    out.push(std::mem::take(&mut cur));
-                }
-                out.push(c.to_string());
-            } else {
-                cur.push(c);
-            }
-        } else if !cur.is_empty() {
-            out.push(std::mem::take(&mut cur));
-        }
-    }
-    if !cur.is_empty() {
-        out.push(cur);
-    }
-    out
-}
-
-fn f1(cand: &[String], reference: &[String]) -> Option<f64> {
-    if reference.is_empty() {
-        return None;
-    }
-    if cand.is_empty() {
-        return Some(0.0);
-    }
-    let mut counts: HashMap<&str, i64> = HashMap::new();
-    for t in reference {
-        *counts.entry(t).or_insert(0) += 1;
-    }
-    let mut inter = 0i64;
-    for t in cand {
-        if let Some(c) = counts.get_mut(t.as_str())
-            && *c > 0
-        {
-            *c -= 1;
-            inter += 1;
-        }
-    }
-    if inter == 0 {
-        return Some(0.0);
-    }
-    let p = inter as f64 / cand.len() as f64;
-    let r = inter as f64 / reference.len() as f64;
-    Some(2.0 * p * r / (p + r))
-}
-
-/// Normalised Levenshtein similarity of the first 4,000 tokens (rapidfuzz's definition).
-fn sim(cand: &[String], reference: &[String]) -> f64 {
-    let a = &cand[..cand.len().min(4000)];
-    let b = &reference[..reference.len().min(4000)];
-    if a.is_empty() {
-        return 0.0;
-    }
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    let mut cur = vec![0; b.len() + 1];
-    for (i, ta) in a.iter().enumerate() {
-        cur[0] = i + 1;
-        for (j, tb) in b.iter().enumerate() {
-            let cost = usize::from(ta != tb);
-            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        std::mem::swap(&mut prev, &mut cur);
-    }
-    1.0 - prev[b.len()] as f64 / a.len().max(b.len()) as f64
-}
 
 /// Read at most 1 GiB of a file as (lossy) UTF-8.
 fn read_text(path: &Path) -> Option<String> {

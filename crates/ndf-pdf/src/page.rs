@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use ndf_model::Code;
+use ndf_model::{Code, Matrix};
 
 use crate::document::Pdf;
 use crate::error::{PdfError, Result};
@@ -119,6 +119,21 @@ impl<'a> Pdf<'a> {
                 .collect(),
             _ => Vec::new(),
         }
+    }
+
+    /// A six-number matrix array (`/Matrix`, `/FontMatrix`); `None` unless all six are finite
+    /// numbers.
+    pub fn matrix(&self, o: Object<'a>) -> Option<Matrix> {
+        let arr = self.resolve(o).as_array()?;
+        let mut v = [0.0; 6];
+        if arr.len() != 6 {
+            return None;
+        }
+        for (slot, item) in v.iter_mut().zip(arr) {
+            *slot = self.resolve(*item).as_f64()?;
+        }
+        let [a, b, c, d, e, f] = v;
+        Some(Matrix::new(a, b, c, d, e, f)).filter(Matrix::is_finite)
     }
 
     /// A rectangle array, normalised.

@@ -3,6 +3,8 @@
 //! exposes the raw pieces so a test can break exactly one thing. Fixtures are generated in the
 //! tests from these pieces; no binary blobs live in the repository.
 
+pub mod score;
+
 use std::collections::BTreeMap;
 use std::io::Write;
 

@@ -407,18 +407,13 @@ fn load_simple<'a>(pdf: &Pdf<'a>, dict: Dict<'a>, type3: bool) -> Font {
     let to_unicode = to_unicode_cmap(pdf, dict, &mut diagnostics);
 
     // Type3 glyph space → text space.
-    let font_matrix = if type3 {
-        let m = pdf.get_array(dict, b"FontMatrix").map(|a| {
-            let mut v = Vec::new();
-            pdf.numbers(a, &mut v);
-            v
-        });
-        match m.as_deref() {
-            Some([a, b, c, d, e, f]) => Matrix::new(*a, *b, *c, *d, *e, *f),
-            _ => Matrix::new(0.001, 0.0, 0.0, 0.001, 0.0, 0.0),
-        }
-    } else {
-        Matrix::new(0.001, 0.0, 0.0, 0.001, 0.0, 0.0)
+    let font_matrix = match dict
+        .get(b"FontMatrix")
+        .filter(|_| type3)
+        .and_then(|m| pdf.matrix(m))
+    {
+        Some(m) => m,
+        None => Matrix::new(0.001, 0.0, 0.0, 0.001, 0.0, 0.0),
     };
     if type3 {
         // A Type3 glyph space says nothing about where the em is; boxes are sized from the

@@ -809,18 +809,10 @@ impl<'p, 'a> Interp<'p, 'a> {
             .pdf
             .get_dict(stream.dict, b"Resources")
             .unwrap_or(parent_resources);
-        let matrix = self
-            .pdf
-            .get_array(stream.dict, b"Matrix")
-            .and_then(|a| {
-                let mut v = Vec::new();
-                self.pdf.numbers(a, &mut v);
-                match v.as_slice() {
-                    [a, b, c, d, e, f] => Some(Matrix::new(*a, *b, *c, *d, *e, *f)),
-                    _ => None,
-                }
-            })
-            .filter(Matrix::is_finite)
+        let matrix = stream
+            .dict
+            .get(b"Matrix")
+            .and_then(|m| self.pdf.matrix(m))
             .unwrap_or(Matrix::IDENTITY);
         let saved_gs = self.gs.clone();
         let saved_stack = self.stack.len();
@@ -1012,17 +1004,10 @@ impl<'p, 'a> Interp<'p, 'a> {
                 .get(b"BBox")
                 .and_then(|b| self.pdf.rect(b))
                 .unwrap_or(rect);
-            let form_matrix = self
-                .pdf
-                .get_array(stream.dict, b"Matrix")
-                .and_then(|a| {
-                    let mut v = Vec::new();
-                    self.pdf.numbers(a, &mut v);
-                    match v.as_slice() {
-                        [a, b, c, d, e, f] => Some(Matrix::new(*a, *b, *c, *d, *e, *f)),
-                        _ => None,
-                    }
-                })
+            let form_matrix = stream
+                .dict
+                .get(b"Matrix")
+                .and_then(|m| self.pdf.matrix(m))
                 .unwrap_or(Matrix::IDENTITY);
             // ISO 32000 §12.5.5: map the transformed appearance box onto the annotation rect.
             let corners = [
