@@ -268,10 +268,16 @@ fn process(
                 let io = |e: std::io::Error| {
                     ExtractError::new(Code::Io, format!("cannot write output: {e}"))
                 };
-                let mut w = BufWriter::new(File::create(dir.join(name)).map_err(io)?);
-                let written = write_document(&data, options, fmt, false, &mut w)?;
-                w.flush().map_err(io)?;
-                Ok((written.pages, String::new()))
+                let path = dir.join(name);
+                let mut w = BufWriter::new(File::create(&path).map_err(io)?);
+                let result = write_document(&data, options, fmt, false, &mut w)
+                    .and_then(|written| w.flush().map(|()| written).map_err(io));
+                if result.is_err() {
+                    // No half-written output for a failed document.
+                    drop(w);
+                    let _ = std::fs::remove_file(&path);
+                }
+                Ok((result?.pages, String::new()))
             }
         }
     })();
