@@ -179,12 +179,17 @@ fn batch_writes_one_file_per_document() {
     std::fs::create_dir_all(input.join("sub")).expect("dirs");
     write(&input, "a.pdf", &text_doc(&["alpha"]));
     write(&input.join("sub"), "b.pdf", &text_doc(&["beta"]));
+    write(&input, "c.pdf", b"not a pdf");
     let out = dir.join("out");
     let o = run(ndf()
         .args(["batch", "--format", "text", "--out"])
         .arg(&out)
         .arg(&input));
-    assert!(o.status.success(), "{o:?}");
+    assert_eq!(o.status.code(), Some(1), "c.pdf fails: {o:?}");
+    assert!(
+        !out.join("c.txt").exists(),
+        "no output file for a failed document"
+    );
     assert!(
         std::fs::read_to_string(out.join("a.txt"))
             .expect("a.txt")
