@@ -2,7 +2,7 @@
 # The whole test suite. README's second command; .ci/run calls this script.
 #
 # Installs what it needs on a fresh Debian machine (poppler-utils for the pdftotext reference
-# checks) and runs: formatting, clippy with warnings as errors, every workspace test (unit,
+# checks; PostgreSQL and seaweedfs through scripts/services.sh) and runs: formatting, clippy with warnings as errors, every workspace test (unit,
 # property, hostile-input, corpus, snapshot, schema, CLI), and a build of the fuzz targets.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,6 +34,14 @@ cargo fmt --all -- --check
 
 log "cargo clippy (warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+
+# Real PostgreSQL and an S3-compatible server (seaweedfs, which checks signatures) on
+# loopback for the scale-out backend; torn down on exit whatever happens.
+log "starting PostgreSQL and S3 on loopback"
+scripts/services.sh start
+trap 'scripts/services.sh stop >/dev/null 2>&1 || true' EXIT
+. target/services/env
+export NDF_REQUIRE_SERVICES=1
 
 log "cargo test"
 cargo test --workspace --locked

@@ -8,6 +8,7 @@
 mod batch;
 mod extract;
 mod input;
+mod service;
 mod stats;
 
 use std::process::ExitCode;
@@ -32,6 +33,18 @@ enum Command {
     Extract(extract::ExtractArgs),
     /// Extract many documents in parallel, with progress and a summary.
     Batch(batch::BatchArgs),
+    /// Run the HTTP service (API and job workers) on the embedded store or PostgreSQL + S3.
+    Serve(service::ServiceArgs),
+    /// Run job workers without HTTP (scale-out replicas sharing PostgreSQL + S3).
+    Worker(service::ServiceArgs),
+    /// Show the effective configuration.
+    #[command(subcommand)]
+    Config(service::ConfigCommand),
+    /// Print the OpenAPI 3.1 description of the HTTP API.
+    Openapi,
+    /// Internal: an isolated extraction worker process (started by `ndf serve`).
+    #[command(name = "__extract-child", hide = true)]
+    ExtractChild,
 }
 
 /// Output formats of `extract`.
@@ -122,6 +135,11 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Extract(args) => extract::run(&args),
         Command::Batch(args) => batch::run(&args),
+        Command::Serve(args) => service::serve(&args),
+        Command::Worker(args) => service::worker(&args),
+        Command::Config(service::ConfigCommand::Print(args)) => service::config_print(&args),
+        Command::Openapi => Ok(service::openapi()),
+        Command::ExtractChild => return ndf_pool::child::run(),
     };
     match result {
         Ok(code) => code,

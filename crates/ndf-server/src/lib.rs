@@ -1,1 +1,282 @@
-//! placeholder
+//! The `ndf` HTTP service.
+//!
+//! - [`serve`]: the API (sync extraction, jobs, health, OpenAPI) plus job consumers, the webhook
+//!   dispatcher and the retention sweeper, over a [`ndf_store::JobStore`] and a
+//!   [`ndf_store::BlobStore`] (embedded SQLite + directory by default; PostgreSQL + S3 to scale
+//!   out).
+//! - [`run_worker`]: job consumers only, for replicas without HTTP.
+//!
+//! Documents are never parsed in this process: every extraction runs in a pre-forked worker
+//! process of [`ndf_pool`] with a memory cap and a deadline, so a hostile document can only
+//! take down its own worker.
+
+pub mod api;
+pub mod config;
+mod jobs;
+pub mod openapi;
+pub mod problem;
+mod state;
+mod sweeper;
+pub mod util;
+pub mod webhook;
+
+use std::ffi::OsString;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::{get, post};
+use ndf_pool::{Pool, PoolConfig};
+use ndf_store::StoreOptions;
+use tokio::sync::watch;
+
+pub use config::Config;
+pub use state::AppState;
+
+/// How to start extraction worker processes.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// Program of the worker processes (normally the `ndf` binary itself).
+    pub child_program: PathBuf,
+    /// Its arguments (normally `__extract-child`).
+    pub child_args: Vec<OsString>,
+    /// Extra environment of the worker processes.
+    pub child_env: Vec<(OsString, OsString)>,
+}
+
+impl ServeOptions {
+    /// Workers run this very executable with the hidden `__extract-child` subcommand.
+    pub fn current_exe() -> std::io::Result<Self> {
+        Ok(Self {
+            child_program: std::env::current_exe()?,
+            child_args: vec!["__extract-child".into()],
+            child_env: Vec::new(),
+        })
+    }
+}
+
+/// Why the service could not start or stopped abnormally.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// Bad configuration.
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    /// A store could not be opened.
+    #[error("storage: {0}")]
+    Store(#[from] ndf_store::StoreError),
+    /// The worker pool could not start.
+    #[error("extraction workers: {0}")]
+    Pool(#[from] ndf_pool::PoolError),
+    /// Binding or serving failed.
+    #[error("network: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+fn store_options(config: &Config) -> StoreOptions {
+    StoreOptions {
+        max_connections: config.db_connections.max(1),
+        s3_endpoint: config.s3_endpoint.clone(),
+        s3_region: config.s3_region.clone(),
+        s3_access_key_id: config.s3_access_key_id.clone(),
+        s3_secret_access_key: config.s3_secret_access_key.clone(),
+        s3_allow_http: config.s3_allow_http,
+        ..StoreOptions::default()
+    }
+}
+
+/// Open stores and workers: the shared state of a replica.
+pub async fn build_state(
+    config: Config,
+    options: &ServeOptions,
+) -> Result<Arc<AppState>, ServerError> {
+    config.validate()?;
+    if config.store.is_none() || config.blobs.is_none() {
+        std::fs::create_dir_all(&config.data_dir)?;
+    }
+    let so = store_options(&config);
+    let jobs = ndf_store::open_job_store(&config.store_url(), &so).await?;
+    let blobs = ndf_store::open_blob_store(&config.blobs_url(), &so).await?;
+    let mut env = options.child_env.clone();
+    env.push((
+        "NDF_CHILD_MEMORY_LIMIT".into(),
+        config.worker_memory_bytes.to_string().into(),
+    ));
+    let pool = Pool::new(PoolConfig {
+        program: options.child_program.clone(),
+        args: options.child_args.clone(),
+        env,
+        workers: config.worker_count(),
+        memory_limit_bytes: config.worker_memory_bytes,
+        recycle_after: config.worker_recycle_after.max(1),
+        max_waiting: config.max_waiting,
+    })?;
+    let owner = format!(
+        "{}-{}-{}",
+        std::env::var("HOSTNAME").unwrap_or_else(|_| "ndf".into()),
+        std::process::id(),
+        &uuid::Uuid::now_v7().simple().to_string()[24..]
+    );
+    Ok(Arc::new(AppState {
+        config,
+        jobs,
+        blobs,
+        pool,
+        owner,
+        draining: Default::default(),
+        job_queued: Default::default(),
+        running: Default::default(),
+        queued_seen: Default::default(),
+        queued_seen_at: Default::default(),
+    }))
+}
+
+/// The HTTP routes.
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/v1/extract", post(api::extract))
+        .route("/v1/jobs", post(api::create_job).get(api::list_jobs))
+        .route("/v1/jobs/{id}", get(api::get_job).delete(api::delete_job))
+        .route("/v1/jobs/{id}/result", get(api::get_result))
+        .route("/healthz", get(api::healthz))
+        .route("/readyz", get(api::readyz))
+        .route("/openapi.json", get(openapi_json))
+        .fallback(not_found)
+        .with_state(state)
+}
+
+async fn openapi_json() -> impl axum::response::IntoResponse {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        openapi::document_json(),
+    )
+}
+
+async fn not_found() -> problem::ApiError {
+    problem::ApiError::new(problem::ApiCode::NotFound, "no such endpoint")
+}
+
+/// Background tasks of a replica: consumers, webhooks, sweeper. Returned handles finish after
+/// `stop` (consumers hand back their job when `grace` fires).
+fn spawn_background(
+    state: &Arc<AppState>,
+    consumers: bool,
+    stop: &watch::Receiver<bool>,
+    grace: &watch::Receiver<bool>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let mut tasks = Vec::new();
+    if consumers {
+        let n = if state.config.job_concurrency > 0 {
+            state.config.job_concurrency
+        } else {
+            state.config.worker_count()
+        };
+        tasks.push(tokio::spawn(jobs::run_consumers(
+            state.clone(),
+            n,
+            stop.clone(),
+            grace.clone(),
+        )));
+    }
+    tasks.push(tokio::spawn(webhook::run_dispatcher(
+        state.clone(),
+        stop.clone(),
+    )));
+    tasks.push(tokio::spawn(sweeper::run_sweeper(
+        state.clone(),
+        stop.clone(),
+    )));
+    tasks
+}
+
+/// Run the API (and, unless disabled, job consumers) until `shutdown` resolves, then drain:
+/// stop accepting, let in-flight requests and jobs finish within the grace period, hand back
+/// unfinished jobs, stop the workers. `on_listening` gets the bound address (port 0 works).
+pub async fn serve(
+    config: Config,
+    options: ServeOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    on_listening: impl FnOnce(SocketAddr) + Send,
+) -> Result<(), ServerError> {
+    let listen: SocketAddr = config
+        .listen
+        .parse()
+        .map_err(|_| config::ConfigError(format!("bad listen address {:?}", config.listen)))?;
+    let state = build_state(config, &options).await?;
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    on_listening(listener.local_addr()?);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let (grace_tx, grace_rx) = watch::channel(false);
+    let tasks = spawn_background(&state, state.config.process_jobs, &stop_rx, &grace_rx);
+
+    let grace = Duration::from_millis(state.config.shutdown_grace_ms);
+    let drain_state = state.clone();
+    let (drained_tx, drained_rx) = tokio::sync::oneshot::channel::<()>();
+    let delay = Duration::from_millis(drain_state.config.shutdown_delay_ms);
+    let signal = async move {
+        shutdown.await;
+        drain_state.draining.store(true, Ordering::Relaxed);
+        tracing::info!("shutting down: no new work; finishing in-flight requests and jobs");
+        let _ = stop_tx.send(true);
+        // Still accepting (answering 503) while load balancers notice /readyz.
+        tokio::time::sleep(delay).await;
+        let _ = drained_tx.send(());
+    };
+    let app = router(state.clone());
+    let server = axum::serve(listener, app).with_graceful_shutdown(signal);
+    let server = tokio::spawn(async move { server.await });
+    let _ = drained_rx.await;
+    // In-flight requests and jobs get `grace` to finish; then jobs are handed back (another
+    // replica, or this one after a restart, takes them) and requests are dropped.
+    let deadline = tokio::time::Instant::now() + grace;
+    let grace_timer = tokio::spawn(async move {
+        tokio::time::sleep_until(deadline).await;
+        let _ = grace_tx.send(true);
+    });
+    let mut server = server;
+    if tokio::time::timeout_at(deadline, &mut server)
+        .await
+        .is_err()
+    {
+        server.abort();
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+    grace_timer.abort();
+    state.pool.shutdown(Duration::from_secs(1)).await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Run job consumers without HTTP until `shutdown` resolves (`ndf worker`).
+pub async fn run_worker(
+    config: Config,
+    options: ServeOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    let state = build_state(config, &options).await?;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let (grace_tx, grace_rx) = watch::channel(false);
+    let tasks = spawn_background(&state, true, &stop_rx, &grace_rx);
+    shutdown.await;
+    state.draining.store(true, Ordering::Relaxed);
+    let _ = stop_tx.send(true);
+    let grace = Duration::from_millis(state.config.shutdown_grace_ms);
+    let grace_timer = {
+        let grace_tx = grace_tx.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(grace).await;
+            let _ = grace_tx.send(true);
+        })
+    };
+    for t in tasks {
+        let _ = t.await;
+    }
+    grace_timer.abort();
+    state.pool.shutdown(Duration::from_secs(1)).await;
+    Ok(())
+}

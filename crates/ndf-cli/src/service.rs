@@ -1,0 +1,179 @@
+//! `ndf serve`, `ndf worker`, `ndf config print`, `ndf openapi` and the hidden
+//! `ndf __extract-child` (the isolated extraction worker the service starts).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Subcommand};
+use ndf_server::{Config, ServeOptions};
+
+use crate::UsageError;
+
+/// Configuration sources shared by the service commands: file < `NDF_*` environment < flags.
+#[derive(Args, Debug, Clone)]
+pub(crate) struct ServiceArgs {
+    /// TOML configuration file (keys as in `ndf config print`).
+    #[arg(long, env = "NDF_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Listen address, e.g. 127.0.0.1:8080 (`NDF_LISTEN`).
+    #[arg(long, value_name = "ADDR:PORT")]
+    listen: Option<String>,
+    /// Home of the embedded store (`NDF_DATA_DIR`); default $XDG_DATA_HOME/ndf or ~/.local/share/ndf.
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Job store: sqlite://PATH or postgres://… (`NDF_STORE`).
+    #[arg(long, value_name = "URL")]
+    store: Option<String>,
+    /// Blob store: file://DIR or s3://bucket/prefix (`NDF_BLOBS`).
+    #[arg(long, value_name = "URL")]
+    blobs: Option<String>,
+    /// Extraction worker processes (`NDF_WORKERS`; 0 = one per CPU).
+    #[arg(long, value_name = "N")]
+    workers: Option<usize>,
+    /// Serve the API only; leave jobs to `ndf worker` replicas.
+    #[arg(long)]
+    no_jobs: bool,
+    /// Set any configuration key: `--set key=value` (repeatable; e.g. `--set max_attempts=5`).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
+}
+
+impl ServiceArgs {
+    /// The effective configuration.
+    pub(crate) fn load(&self) -> anyhow::Result<Config> {
+        let mut config = match &self.config {
+            Some(path) => {
+                let bytes =
+                    crate::input::read_bounded(path, 1 << 20).map_err(|e| UsageError(e.message))?;
+                let text = String::from_utf8(bytes)
+                    .map_err(|_| UsageError(format!("{} is not UTF-8", path.display())))?;
+                Config::from_toml(&text)
+                    .map_err(|e| UsageError(format!("{}: {e}", path.display())))?
+            }
+            None => Config::default(),
+        };
+        config
+            .apply_env(std::env::vars())
+            .map_err(|e| UsageError(e.to_string()))?;
+        if let Some(v) = &self.listen {
+            config.listen = v.clone();
+        }
+        if let Some(v) = &self.data_dir {
+            config.data_dir = v.clone();
+        }
+        if let Some(v) = &self.store {
+            config.store = Some(v.clone());
+        }
+        if let Some(v) = &self.blobs {
+            config.blobs = Some(v.clone());
+        }
+        if let Some(v) = self.workers {
+            config.workers = v;
+        }
+        if self.no_jobs {
+            config.process_jobs = false;
+        }
+        for kv in &self.set {
+            let (k, v) = kv
+                .split_once('=')
+                .ok_or_else(|| UsageError(format!("--set expects KEY=VALUE, got {kv:?}")))?;
+            let key = k.trim().replace('.', "_");
+            config
+                .set(&key, v)
+                .map_err(|e| UsageError(format!("--set {k}: {e}")))?;
+        }
+        config.validate().map_err(|e| UsageError(e.to_string()))?;
+        Ok(config)
+    }
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum ConfigCommand {
+    /// Print the effective configuration as TOML, secrets redacted.
+    Print(ServiceArgs),
+}
+
+/// Resolve on SIGTERM or Ctrl-C.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());
+        match term {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("ndf")
+        .build()?)
+}
+
+fn init_logging() {
+    let filter = std::env::var("NDF_LOG")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .unwrap_or_else(|_| "info".to_owned());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+}
+
+pub(crate) fn serve(args: &ServiceArgs) -> anyhow::Result<ExitCode> {
+    let config = args.load()?;
+    init_logging();
+    let options = ServeOptions::current_exe()?;
+    runtime()?.block_on(async move {
+        let store = ndf_store::redact_url(&config.store_url());
+        let blobs = ndf_store::redact_url(&config.blobs_url());
+        ndf_server::serve(config, options, shutdown_signal(), move |addr| {
+            tracing::info!(%store, %blobs, "store");
+            // A fixed, parseable line (scripts and tests wait for it).
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!("ndf: listening on http://{addr}");
+            }
+        })
+        .await
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(crate) fn worker(args: &ServiceArgs) -> anyhow::Result<ExitCode> {
+    let config = args.load()?;
+    init_logging();
+    let options = ServeOptions::current_exe()?;
+    runtime()?.block_on(async move {
+        tracing::info!(store = %ndf_store::redact_url(&config.store_url()), "worker started");
+        ndf_server::run_worker(config, options, shutdown_signal()).await
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+#[allow(clippy::print_stdout)]
+pub(crate) fn config_print(args: &ServiceArgs) -> anyhow::Result<ExitCode> {
+    let config = args.load()?;
+    print!("{}", config.to_redacted_toml());
+    Ok(ExitCode::SUCCESS)
+}
+
+#[allow(clippy::print_stdout)]
+pub(crate) fn openapi() -> ExitCode {
+    print!("{}", ndf_server::openapi::document_json());
+    ExitCode::SUCCESS
+}

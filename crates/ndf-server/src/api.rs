@@ -1,0 +1,867 @@
+//! HTTP handlers of the public API. The OpenAPI document is generated from the annotations
+//! here (`openapi::document`) and committed as docs/openapi.json.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bytes::{Bytes, BytesMut};
+use ndf_extract::{Document, MarkdownRenderer, PageSelection, render_text};
+use ndf_pool::{Event, ExtractRequest, Format, PoolError};
+use ndf_store::{CreateOutcome, Job, JobId, JobState, NewJob};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::problem::{ApiCode, ApiError, Problem};
+use crate::state::AppState;
+use crate::util::{check_callback, now_millis, read_pdf_body, rfc3339, sha256_hex};
+
+/// Header carrying the password of an encrypted document.
+pub const PASSWORD_HEADER: &str = "x-pdf-password";
+/// Media type of the per-page stream.
+pub const NDJSON: &str = "application/x-ndjson";
+
+type Shared = State<Arc<AppState>>;
+
+/// Output format of a result.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum OutputFormat {
+    /// The versioned JSON document (schema/document.schema.json).
+    #[default]
+    Json,
+    /// Plain text in reading order; a form feed after each page.
+    Text,
+    /// Markdown.
+    Markdown,
+}
+
+impl OutputFormat {
+    fn pool(self) -> Format {
+        match self {
+            OutputFormat::Json => Format::Json,
+            OutputFormat::Text => Format::Text,
+            OutputFormat::Markdown => Format::Markdown,
+        }
+    }
+
+    fn content_type(self) -> &'static str {
+        match self {
+            OutputFormat::Json => "application/json",
+            OutputFormat::Text => "text/plain; charset=utf-8",
+            OutputFormat::Markdown => "text/markdown; charset=utf-8",
+        }
+    }
+}
+
+/// Query parameters of `POST /v1/extract`.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ExtractQuery {
+    /// Output format (default `json`).
+    #[serde(default)]
+    pub format: Option<OutputFormat>,
+    /// Pages to extract, e.g. `1-3,7,10-`.
+    pub pages: Option<String>,
+}
+
+/// Query parameters of `POST /v1/jobs`.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct JobQuery {
+    /// Pages to extract, e.g. `1-3,7`.
+    pub pages: Option<String>,
+    /// Webhook called when the job finishes (host must be in the allow-list).
+    pub callback_url: Option<String>,
+}
+
+/// A job as the API shows it (never the document password).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct JobView {
+    /// Job id (UUID v7, time-ordered).
+    pub id: String,
+    /// `queued`, `running`, `succeeded`, `failed` or `cancelled`.
+    pub state: String,
+    /// Pages finished so far.
+    pub pages_done: u32,
+    /// Pages the job will produce, once known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pages_total: Option<u32>,
+    /// Attempts started (a worker that died counts).
+    pub attempts: u32,
+    /// Attempts allowed before the job fails for good.
+    pub max_attempts: u32,
+    /// Size of the input in bytes.
+    pub input_bytes: u64,
+    /// When the job was accepted (RFC 3339).
+    pub created_at: String,
+    /// When the first attempt started.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<String>,
+    /// When the job reached its final state.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<String>,
+    /// When the job, its input and its result will be deleted.
+    pub expires_at: String,
+    /// Why the job failed (or the last attempt's error while it is retried).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<JobErrorView>,
+    /// This job's URL.
+    pub status_url: String,
+    /// The result's URL (once succeeded).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result_url: Option<String>,
+    /// Webhook target, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub callback_url: Option<String>,
+}
+
+/// A job's error.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct JobErrorView {
+    /// Stable code (engine codes such as `encrypted`, or `worker_lost`, `deadline_exceeded`).
+    pub code: String,
+    /// Explanation.
+    pub message: String,
+}
+
+impl JobView {
+    /// The API view of a stored job.
+    pub fn of(job: &Job) -> Self {
+        let id = job.id.to_string();
+        let state = state_name(job.state).to_owned();
+        Self {
+            status_url: format!("/v1/jobs/{id}"),
+            result_url: (job.state == JobState::Succeeded).then(|| format!("/v1/jobs/{id}/result")),
+            id,
+            state,
+            pages_done: job.pages_done,
+            pages_total: job.pages_total,
+            attempts: job.attempts,
+            max_attempts: job.max_attempts,
+            input_bytes: job.input_bytes,
+            created_at: rfc3339(job.created_at),
+            started_at: job.started_at.map(rfc3339),
+            finished_at: job.finished_at.map(rfc3339),
+            expires_at: rfc3339(job.expires_at),
+            error: job.error.as_ref().map(|e| JobErrorView {
+                code: e.code.clone(),
+                message: e.message.clone(),
+            }),
+            callback_url: job.callback_url.clone(),
+        }
+    }
+}
+
+/// Name of a state in the API.
+pub fn state_name(s: JobState) -> &'static str {
+    match s {
+        JobState::Queued => "queued",
+        JobState::Running => "running",
+        JobState::Succeeded => "succeeded",
+        JobState::Failed => "failed",
+        JobState::Cancelled => "cancelled",
+    }
+}
+
+fn parse_state(s: &str) -> Option<JobState> {
+    Some(match s {
+        "queued" => JobState::Queued,
+        "running" => JobState::Running,
+        "succeeded" => JobState::Succeeded,
+        "failed" => JobState::Failed,
+        "cancelled" => JobState::Cancelled,
+        _ => return None,
+    })
+}
+
+/// The password header, if any.
+fn password(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    match headers.get(PASSWORD_HEADER) {
+        None => Ok(None),
+        Some(v) => v.to_str().map(|s| Some(s.to_owned())).map_err(|_| {
+            ApiError::new(
+                ApiCode::InvalidArgument,
+                "the password header must be visible ASCII",
+            )
+        }),
+    }
+}
+
+fn check_pages(pages: &Option<String>) -> Result<(), ApiError> {
+    if let Some(p) = pages {
+        PageSelection::parse(p).map_err(|e| ApiError::new(ApiCode::InvalidArgument, e.message))?;
+    }
+    Ok(())
+}
+
+fn pool_error(e: PoolError) -> ApiError {
+    match e {
+        PoolError::Saturated => {
+            ApiError::new(ApiCode::Overloaded, "every extraction worker is busy").retry_after(1)
+        }
+        PoolError::Extract { code, message } => ApiError::engine(code, message),
+        PoolError::WorkerLost { detail } => ApiError::new(ApiCode::WorkerLost, detail),
+        PoolError::DeadlineExceeded => ApiError::new(
+            ApiCode::Timeout,
+            "the extraction did not finish before the request's deadline",
+        ),
+        PoolError::Shutdown => {
+            ApiError::new(ApiCode::Draining, "the service is shutting down").retry_after(1)
+        }
+        PoolError::Io(m) => ApiError::new(ApiCode::Internal, m),
+    }
+}
+
+/// Synchronous extraction.
+///
+/// The body is the raw PDF (`Content-Type: application/pdf`) or a `multipart/form-data` field
+/// named `file`. With `Accept: application/x-ndjson` the response streams one JSON line per
+/// page as pages finish (`{"type":"page","number":N,"page":…}`, or `"text"` for text and
+/// Markdown), then `{"type":"summary",…}`; an error after the first line arrives as
+/// `{"type":"error","code":…,"message":…}`.
+#[utoipa::path(
+    post,
+    path = "/v1/extract",
+    params(ExtractQuery, ("x-pdf-password" = Option<String>, Header, description = "Password of an encrypted document")),
+    request_body(content = Vec<u8>, description = "The PDF", content_type = "application/pdf"),
+    responses(
+        (status = 200, description = "The extracted document (JSON, text or Markdown; NDJSON stream on request)"),
+        (status = 400, description = "Invalid option", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not a PDF", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The document cannot be extracted (encrypted, malformed, over a limit, crashed its worker)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Overloaded or draining; see Retry-After", body = Problem, content_type = "application/problem+json"),
+        (status = 504, description = "Deadline passed; the work was cancelled", body = Problem, content_type = "application/problem+json"),
+    ),
+    tag = "extract"
+)]
+pub async fn extract(
+    State(s): Shared,
+    Query(q): Query<ExtractQuery>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    match extract_inner(s, q, headers, body).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn extract_inner(
+    s: Arc<AppState>,
+    q: ExtractQuery,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    if s.is_draining() {
+        return Err(
+            ApiError::new(ApiCode::Draining, "the service is shutting down").retry_after(1),
+        );
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(s.config.sync_timeout_ms);
+    check_pages(&q.pages)?;
+    let pw = password(&headers)?;
+    let format = q.format.unwrap_or_default();
+    let streaming = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.split(',').any(|p| p.trim().starts_with(NDJSON)));
+    let data = tokio::time::timeout_at(
+        deadline,
+        read_pdf_body(&headers, body, s.config.max_body_bytes),
+    )
+    .await
+    .map_err(|_| {
+        ApiError::new(
+            ApiCode::Timeout,
+            "the body did not arrive before the request's deadline",
+        )
+    })??;
+    let mut options = s.request_options(q.pages, pw);
+    // The engine's own deadline never outlives the request's.
+    options.limits.deadline_ms = options
+        .limits
+        .deadline_ms
+        .min(s.config.sync_timeout_ms)
+        .max(1);
+    let request = ExtractRequest {
+        format: format.pool(),
+        options,
+    };
+    let mut ex = s
+        .pool
+        .submit(data, request, deadline)
+        .await
+        .map_err(pool_error)?;
+
+    // The first event decides the status: an engine error is a problem document, not a stream.
+    let first = tokio::time::timeout_at(deadline, ex.next()).await;
+    let (meta, pages) = match first {
+        Err(_) => return Err(pool_error(PoolError::DeadlineExceeded)),
+        Ok(None) => {
+            return Err(ApiError::new(
+                ApiCode::Internal,
+                "the extraction ended without a result",
+            ));
+        }
+        Ok(Some(Err(e))) => return Err(pool_error(e)),
+        Ok(Some(Ok(Event::Metadata { json, pages }))) => (json, pages),
+        Ok(Some(Ok(_))) => return Err(ApiError::new(ApiCode::Internal, "unexpected first event")),
+    };
+
+    if streaming {
+        let stream = ndjson_lines(ex, meta, pages, format, deadline);
+        let mut res = Response::new(Body::from_stream(stream));
+        res.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(NDJSON));
+        return Ok(res);
+    }
+
+    let mut out = BytesMut::new();
+    if format == OutputFormat::Json {
+        out.extend_from_slice(b"{\"schema_version\":\"");
+        out.extend_from_slice(ndf_extract::SCHEMA_VERSION.as_bytes());
+        out.extend_from_slice(b"\",\"metadata\":");
+        out.extend_from_slice(&meta);
+        out.extend_from_slice(b",\"pages\":[");
+    }
+    let mut n = 0u32;
+    loop {
+        let ev = tokio::time::timeout_at(deadline, ex.next())
+            .await
+            .map_err(|_| pool_error(PoolError::DeadlineExceeded))?;
+        match ev {
+            Some(Ok(Event::Page { body, .. })) => {
+                if format == OutputFormat::Json && n > 0 {
+                    out.extend_from_slice(b",");
+                }
+                out.extend_from_slice(&body);
+                n += 1;
+            }
+            Some(Ok(Event::Done { diagnostics })) => {
+                if format == OutputFormat::Json {
+                    out.extend_from_slice(b"],\"diagnostics\":");
+                    out.extend_from_slice(&diagnostics);
+                    out.extend_from_slice(b"}");
+                }
+                break;
+            }
+            Some(Ok(Event::Metadata { .. })) => {}
+            Some(Err(e)) => return Err(pool_error(e)),
+            None => {
+                return Err(ApiError::new(
+                    ApiCode::Internal,
+                    "the extraction ended early",
+                ));
+            }
+        }
+    }
+    Ok((
+        [(header::CONTENT_TYPE, format.content_type())],
+        out.freeze(),
+    )
+        .into_response())
+}
+
+/// The NDJSON page stream of a synchronous extraction: a line per page, then a summary.
+fn ndjson_lines(
+    ex: ndf_pool::Extraction,
+    meta: Bytes,
+    pages: u32,
+    format: OutputFormat,
+    deadline: tokio::time::Instant,
+) -> impl futures::Stream<Item = Result<Bytes, std::io::Error>> + Send {
+    struct St {
+        ex: ndf_pool::Extraction,
+        meta: Bytes,
+        pages: u32,
+        done: bool,
+        count: u32,
+    }
+    futures::stream::unfold(
+        St {
+            ex,
+            meta,
+            pages,
+            done: false,
+            count: 0,
+        },
+        move |mut st| async move {
+            if st.done {
+                return None;
+            }
+            let line = match tokio::time::timeout_at(deadline, st.ex.next()).await {
+                Err(_) => {
+                    st.done = true;
+                    error_line(
+                        "timeout",
+                        "the extraction did not finish before the request's deadline",
+                    )
+                }
+                Ok(Some(Ok(Event::Page { number, body }))) => {
+                    st.count += 1;
+                    let mut l = BytesMut::new();
+                    l.extend_from_slice(
+                        format!("{{\"type\":\"page\",\"number\":{number},").as_bytes(),
+                    );
+                    if format == OutputFormat::Json {
+                        l.extend_from_slice(b"\"page\":");
+                        l.extend_from_slice(&body);
+                    } else {
+                        l.extend_from_slice(b"\"text\":");
+                        let text = String::from_utf8_lossy(&body);
+                        l.extend_from_slice(
+                            serde_json::to_string(&text).unwrap_or_default().as_bytes(),
+                        );
+                    }
+                    l.extend_from_slice(b"}\n");
+                    l.freeze()
+                }
+                Ok(Some(Ok(Event::Done { diagnostics }))) => {
+                    st.done = true;
+                    let mut l = BytesMut::new();
+                    l.extend_from_slice(
+                    format!("{{\"type\":\"summary\",\"schema_version\":\"{}\",\"pages\":{},\"metadata\":", ndf_extract::SCHEMA_VERSION, st.count)
+                        .as_bytes(),
+                );
+                    l.extend_from_slice(&st.meta);
+                    l.extend_from_slice(b",\"diagnostics\":");
+                    l.extend_from_slice(&diagnostics);
+                    l.extend_from_slice(format!(",\"pages_expected\":{}}}\n", st.pages).as_bytes());
+                    l.freeze()
+                }
+                Ok(Some(Ok(Event::Metadata { .. }))) => Bytes::new(),
+                Ok(Some(Err(e))) => {
+                    st.done = true;
+                    let api = pool_error(e);
+                    error_line(api.code(), &api.problem().detail)
+                }
+                Ok(None) => {
+                    st.done = true;
+                    error_line("internal", "the extraction ended early")
+                }
+            };
+            Some((Ok(line), st))
+        },
+    )
+}
+
+fn error_line(code: &str, message: &str) -> Bytes {
+    let v = serde_json::json!({"type": "error", "code": code, "message": message});
+    let mut s = v.to_string();
+    s.push('\n');
+    Bytes::from(s)
+}
+
+/// Submit a job.
+///
+/// The input is stored durably before `202 Accepted` is sent. With an `Idempotency-Key`
+/// header, the same key and body return the same job; the same key with another body is `409`.
+#[utoipa::path(
+    post,
+    path = "/v1/jobs",
+    params(JobQuery,
+        ("x-pdf-password" = Option<String>, Header, description = "Password of an encrypted document"),
+        ("idempotency-key" = Option<String>, Header, description = "Deduplicates retried submissions (1–255 visible characters)")),
+    request_body(content = Vec<u8>, description = "The PDF", content_type = "application/pdf"),
+    responses(
+        (status = 202, description = "Accepted (or the existing job of this Idempotency-Key)", body = JobView),
+        (status = 400, description = "Invalid option", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Idempotency key reused with another body", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not a PDF", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many queued jobs; see Retry-After", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Draining or storage unavailable", body = Problem, content_type = "application/problem+json"),
+    ),
+    tag = "jobs"
+)]
+pub async fn create_job(
+    State(s): Shared,
+    Query(q): Query<JobQuery>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    match create_job_inner(s, q, headers, body).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn create_job_inner(
+    s: Arc<AppState>,
+    q: JobQuery,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    if s.is_draining() {
+        return Err(
+            ApiError::new(ApiCode::Draining, "the service is shutting down").retry_after(1),
+        );
+    }
+    check_pages(&q.pages)?;
+    let pw = password(&headers)?;
+    let key = match headers.get("idempotency-key") {
+        None => None,
+        Some(v) => {
+            let k = v.to_str().ok().filter(|k| {
+                !k.is_empty() && k.len() <= 255 && k.bytes().all(|b| (0x21..0x7F).contains(&b))
+            });
+            Some(
+                k.ok_or_else(|| {
+                    ApiError::new(
+                        ApiCode::InvalidArgument,
+                        "Idempotency-Key must be 1-255 visible ASCII characters",
+                    )
+                })?
+                .to_owned(),
+            )
+        }
+    };
+    if let Some(url) = &q.callback_url {
+        if s.config.webhook_secret.is_none() {
+            return Err(ApiError::new(
+                ApiCode::InvalidArgument,
+                "callback_url needs webhook_secret configured on the server",
+            ));
+        }
+        check_callback(url, &s.config.webhook_allow_hosts)?;
+    }
+    admission(&s).await?;
+    let data = read_pdf_body(&headers, body, s.config.max_body_bytes).await?;
+    let now = now_millis();
+    let options = s.request_options(q.pages, pw);
+    let new = NewJob {
+        options: serde_json::to_value(&options)
+            .map_err(|e| ApiError::new(ApiCode::Internal, e.to_string()))?,
+        callback_url: q.callback_url,
+        idempotency_key: key,
+        body_sha256: sha256_hex(&data),
+        input_bytes: data.len() as u64,
+        max_attempts: s.config.max_attempts,
+        expires_at: now.saturating_add(s.config.retention_ms as i64),
+        traceparent: headers
+            .get("traceparent")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+    };
+    let id = uuid::Uuid::now_v7();
+    // Durable before 202: the input is stored first, then the job that points at it.
+    s.blobs.put(&AppState::input_key(id), data).await?;
+    let outcome = match s.jobs.create(id, &new, now).await {
+        Ok(o) => o,
+        Err(e) => {
+            let _ = s.blobs.delete(&AppState::input_key(id)).await;
+            return Err(e.into());
+        }
+    };
+    let job = match outcome {
+        CreateOutcome::Created(job) => {
+            s.job_queued.notify_waiters();
+            job
+        }
+        CreateOutcome::Existing(job) => {
+            let _ = s.blobs.delete(&AppState::input_key(id)).await;
+            job
+        }
+        CreateOutcome::Conflict(job) => {
+            let _ = s.blobs.delete(&AppState::input_key(id)).await;
+            return Err(ApiError::new(
+                ApiCode::IdempotencyConflict,
+                format!(
+                    "Idempotency-Key already used for job {} with a different body",
+                    job.id
+                ),
+            ));
+        }
+    };
+    let view = JobView::of(&job);
+    let location =
+        HeaderValue::from_str(&view.status_url).unwrap_or(HeaderValue::from_static("/v1/jobs"));
+    Ok((
+        StatusCode::ACCEPTED,
+        [(header::LOCATION, location)],
+        Json(view),
+    )
+        .into_response())
+}
+
+/// Refuse new jobs when the queue is full (the count is refreshed at most every second).
+async fn admission(s: &AppState) -> Result<(), ApiError> {
+    let now = now_millis();
+    if now - s.queued_seen_at.load(Ordering::Relaxed) > 1000 {
+        let counts = s.jobs.counts(now).await?;
+        s.queued_seen.store(counts.queued, Ordering::Relaxed);
+        s.queued_seen_at.store(now, Ordering::Relaxed);
+    }
+    let queued = s.queued_seen.load(Ordering::Relaxed);
+    if queued >= s.config.max_queued_jobs {
+        return Err(
+            ApiError::new(ApiCode::QueueFull, format!("{queued} jobs are queued")).retry_after(5),
+        );
+    }
+    Ok(())
+}
+
+fn parse_id(id: &str) -> Result<JobId, ApiError> {
+    JobId::parse_str(id).map_err(|_| ApiError::new(ApiCode::NotFound, "no such job"))
+}
+
+/// A job's state and progress.
+#[utoipa::path(
+    get,
+    path = "/v1/jobs/{id}",
+    params(("id" = String, Path, description = "Job id")),
+    responses(
+        (status = 200, description = "The job", body = JobView),
+        (status = 404, description = "No such job", body = Problem, content_type = "application/problem+json"),
+    ),
+    tag = "jobs"
+)]
+pub async fn get_job(State(s): Shared, Path(id): Path<String>) -> Result<Json<JobView>, ApiError> {
+    let id = parse_id(&id)?;
+    let job = s
+        .jobs
+        .get(id)
+        .await?
+        .ok_or_else(|| ApiError::new(ApiCode::NotFound, "no such job"))?;
+    Ok(Json(JobView::of(&job)))
+}
+
+/// Query parameters of `GET /v1/jobs/{id}/result`.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ResultQuery {
+    /// Output format (default `json`).
+    pub format: Option<OutputFormat>,
+}
+
+/// A finished job's result.
+#[utoipa::path(
+    get,
+    path = "/v1/jobs/{id}/result",
+    params(("id" = String, Path, description = "Job id"), ResultQuery),
+    responses(
+        (status = 200, description = "The extracted document in the requested format"),
+        (status = 404, description = "No such job", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The job has not finished (or failed: see its error)", body = Problem, content_type = "application/problem+json"),
+        (status = 410, description = "The result was deleted or expired", body = Problem, content_type = "application/problem+json"),
+    ),
+    tag = "jobs"
+)]
+pub async fn get_result(
+    State(s): Shared,
+    Path(id): Path<String>,
+    Query(q): Query<ResultQuery>,
+) -> Result<Response, ApiError> {
+    let id = parse_id(&id)?;
+    let job = s
+        .jobs
+        .get(id)
+        .await?
+        .ok_or_else(|| ApiError::new(ApiCode::NotFound, "no such job"))?;
+    if job.state != JobState::Succeeded {
+        return Err(ApiError::new(
+            ApiCode::JobNotFinished,
+            format!("the job is {}", state_name(job.state)),
+        ));
+    }
+    let data = s
+        .blobs
+        .get(&AppState::result_key(id))
+        .await?
+        .ok_or_else(|| ApiError::new(ApiCode::ResultGone, "the result is no longer stored"))?;
+    let format = q.format.unwrap_or_default();
+    if format == OutputFormat::Json {
+        return Ok(([(header::CONTENT_TYPE, format.content_type())], data).into_response());
+    }
+    // Text and Markdown are rendered from the stored JSON on a blocking thread.
+    let rendered = tokio::task::spawn_blocking(move || -> Result<String, String> {
+        let doc: Document = serde_json::from_slice(&data).map_err(|e| e.to_string())?;
+        let mut out = String::new();
+        match format {
+            OutputFormat::Markdown => {
+                let mut md = MarkdownRenderer::new();
+                for p in &doc.pages {
+                    md.render_page(p, &mut out);
+                }
+            }
+            _ => {
+                for p in &doc.pages {
+                    render_text(p, &mut out);
+                }
+            }
+        }
+        Ok(out)
+    })
+    .await
+    .map_err(|e| ApiError::new(ApiCode::Internal, e.to_string()))?
+    .map_err(|e| ApiError::new(ApiCode::Internal, format!("stored result unreadable: {e}")))?;
+    Ok(([(header::CONTENT_TYPE, format.content_type())], rendered).into_response())
+}
+
+/// Query parameters of `GET /v1/jobs`.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// Only jobs in this state.
+    pub state: Option<String>,
+    /// Page size, 1–1000 (default 100).
+    pub limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// A page of jobs, newest first.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct JobList {
+    /// The jobs.
+    pub jobs: Vec<JobView>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+/// List jobs.
+#[utoipa::path(
+    get,
+    path = "/v1/jobs",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "A page of jobs", body = JobList),
+        (status = 400, description = "Invalid state, limit or cursor", body = Problem, content_type = "application/problem+json"),
+    ),
+    tag = "jobs"
+)]
+pub async fn list_jobs(
+    State(s): Shared,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<JobList>, ApiError> {
+    let state = match q.state.as_deref() {
+        None | Some("") => None,
+        Some(v) => Some(parse_state(v).ok_or_else(|| {
+            ApiError::new(ApiCode::InvalidArgument, format!("unknown state {v:?}"))
+        })?),
+    };
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::new(
+            ApiCode::InvalidArgument,
+            "limit must be between 1 and 1000",
+        ));
+    }
+    let cursor = match q.cursor.as_deref() {
+        None | Some("") => None,
+        Some(c) => Some(
+            JobId::parse_str(c)
+                .map_err(|_| ApiError::new(ApiCode::InvalidArgument, "bad cursor"))?,
+        ),
+    };
+    let jobs = s.jobs.list(state, limit, cursor).await?;
+    let next_cursor = (jobs.len() as u32 == limit)
+        .then(|| jobs.last().map(|j| j.id.to_string()))
+        .flatten();
+    Ok(Json(JobList {
+        jobs: jobs.iter().map(JobView::of).collect(),
+        next_cursor,
+    }))
+}
+
+/// Cancel and delete a job.
+///
+/// A queued or running job becomes `cancelled` (a running extraction is stopped: its worker
+/// process is killed) and stays visible until retention removes it; a finished job is removed.
+/// In both cases its input and result are deleted.
+#[utoipa::path(
+    delete,
+    path = "/v1/jobs/{id}",
+    params(("id" = String, Path, description = "Job id")),
+    responses(
+        (status = 200, description = "Cancelled; input and result deleted", body = JobView),
+        (status = 204, description = "A finished job and its data were deleted"),
+        (status = 404, description = "No such job", body = Problem, content_type = "application/problem+json"),
+    ),
+    tag = "jobs"
+)]
+pub async fn delete_job(State(s): Shared, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let id = parse_id(&id)?;
+    let before = s
+        .jobs
+        .get(id)
+        .await?
+        .ok_or_else(|| ApiError::new(ApiCode::NotFound, "no such job"))?;
+    let active = matches!(before.state, JobState::Queued | JobState::Running);
+    let after = if active {
+        s.jobs.cancel(id, now_millis()).await?
+    } else {
+        None
+    };
+    s.cancel_local(id);
+    s.blobs.delete(&AppState::input_key(id)).await?;
+    s.blobs.delete(&AppState::result_key(id)).await?;
+    match after {
+        Some(job) if job.state == JobState::Cancelled => {
+            Ok((StatusCode::OK, Json(JobView::of(&job))).into_response())
+        }
+        _ => {
+            s.jobs.delete(id).await?;
+            Ok(StatusCode::NO_CONTENT.into_response())
+        }
+    }
+}
+
+/// Liveness: the process answers.
+#[utoipa::path(get, path = "/healthz", responses((status = 200, description = "Alive")), tag = "ops")]
+pub async fn healthz() -> Json<serde_json::Value> {
+    Json(serde_json::json!({"status": "ok"}))
+}
+
+/// Readiness: stores reachable, not draining, not saturated.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    responses(
+        (status = 200, description = "Ready"),
+        (status = 503, description = "Not ready (draining, saturated or storage unreachable)", body = Problem, content_type = "application/problem+json"),
+    ),
+    tag = "ops"
+)]
+pub async fn readyz(State(s): Shared) -> Result<Json<serde_json::Value>, ApiError> {
+    if s.is_draining() {
+        return Err(ApiError::new(
+            ApiCode::Draining,
+            "the service is shutting down",
+        ));
+    }
+    let probe = Duration::from_secs(2);
+    tokio::time::timeout(probe, s.jobs.ping())
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                ApiCode::StoreUnavailable,
+                "the job store did not answer in time",
+            )
+        })??;
+    tokio::time::timeout(probe, s.blobs.ping())
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                ApiCode::StoreUnavailable,
+                "the blob store did not answer in time",
+            )
+        })??;
+    let status = s.pool.status();
+    if status.waiting >= s.config.max_waiting {
+        return Err(
+            ApiError::new(ApiCode::Overloaded, "extraction workers are saturated").retry_after(1),
+        );
+    }
+    Ok(Json(
+        serde_json::json!({"status": "ready", "workers": status.workers, "busy": status.busy}),
+    ))
+}

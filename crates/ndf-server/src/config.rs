@@ -1,0 +1,348 @@
+//! Service configuration: defaults < TOML file < `NDF_*` environment variables < flags.
+//!
+//! The CLI applies the three layers in that order: [`Config::from_toml`] for the file,
+//! [`Config::apply_env`] for the environment, then sets fields from its flags. Every key of the
+//! file has an environment variable: the key upper-cased with `NDF_` in front (`listen` →
+//! `NDF_LISTEN`, `limits.deadline_ms` → `NDF_LIMITS_DEADLINE_MS`).
+
+use std::path::PathBuf;
+
+use ndf_model::Limits;
+use serde::{Deserialize, Serialize};
+
+/// Everything `ndf serve` and `ndf worker` read.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address of the HTTP listener (`NDF_LISTEN`).
+    pub listen: String,
+    /// Home of the embedded store: the SQLite database and the blob directory (`NDF_DATA_DIR`).
+    pub data_dir: PathBuf,
+    /// Job store URL: `sqlite://PATH` or `postgres://…` (`NDF_STORE`); default: SQLite in `data_dir`.
+    pub store: Option<String>,
+    /// Blob store URL: `file://DIR` or `s3://bucket/prefix` (`NDF_BLOBS`); default: `data_dir/blobs`.
+    pub blobs: Option<String>,
+    /// S3 endpoint for `s3://` blobs (`NDF_S3_ENDPOINT`); default: `AWS_ENDPOINT_URL`.
+    pub s3_endpoint: Option<String>,
+    /// S3 region (`NDF_S3_REGION`); default: `AWS_REGION`, else `us-east-1`.
+    pub s3_region: Option<String>,
+    /// S3 access key id (`NDF_S3_ACCESS_KEY_ID`); default: `AWS_ACCESS_KEY_ID`.
+    pub s3_access_key_id: Option<String>,
+    /// S3 secret (`NDF_S3_SECRET_ACCESS_KEY`); default: `AWS_SECRET_ACCESS_KEY`. Redacted in output.
+    pub s3_secret_access_key: Option<String>,
+    /// Allow a plain-http S3 endpoint that is not on loopback (an in-cluster object store).
+    pub s3_allow_http: bool,
+    /// Most database connections per process.
+    pub db_connections: u32,
+    /// Extraction worker processes per replica; 0 = one per CPU (`NDF_WORKERS`).
+    pub workers: usize,
+    /// Address-space cap of each extraction worker process, in bytes (0 = none).
+    pub worker_memory_bytes: u64,
+    /// Documents an extraction worker process handles before it is replaced.
+    pub worker_recycle_after: u32,
+    /// Run job consumers in `ndf serve` (an API-only replica sets this to false).
+    pub process_jobs: bool,
+    /// Jobs this replica processes at once; 0 = as many as worker processes.
+    pub job_concurrency: usize,
+    /// Largest request body accepted, in bytes (413 above).
+    pub max_body_bytes: u64,
+    /// Deadline of a synchronous extraction in milliseconds (504 after it).
+    pub sync_timeout_ms: u64,
+    /// Synchronous requests that may wait for a busy worker; more get 503 with Retry-After.
+    pub max_waiting: usize,
+    /// Queued jobs accepted before new submissions get 429 with Retry-After.
+    pub max_queued_jobs: u64,
+    /// Lease of a running job in milliseconds: a worker that stops heartbeating loses its job
+    /// after this long and another worker takes it.
+    pub lease_ms: u64,
+    /// Attempts before a job fails for good (a poison document never loops forever).
+    pub max_attempts: u32,
+    /// How long inputs, results and job records are kept, in milliseconds.
+    pub retention_ms: u64,
+    /// How often the retention sweeper runs, in milliseconds.
+    pub sweep_interval_ms: u64,
+    /// How often an idle job consumer polls the store, in milliseconds.
+    pub poll_interval_ms: u64,
+    /// Secret signing webhook deliveries (HMAC-SHA256). Redacted in output.
+    pub webhook_secret: Option<String>,
+    /// Hosts webhooks may call (`host`, `host:port` or `*.domain`); empty = webhooks refused.
+    pub webhook_allow_hosts: Vec<String>,
+    /// Delivery attempts per webhook (exponential backoff between them).
+    pub webhook_max_attempts: u32,
+    /// Time given to in-flight requests and jobs on SIGTERM before they are handed back.
+    pub shutdown_grace_ms: u64,
+    /// After SIGTERM, keep accepting connections this long while `/readyz` reports 503 and new
+    /// work gets 503 `draining`, so load balancers stop routing here first.
+    pub shutdown_delay_ms: u64,
+    /// Engine limits applied to every document.
+    pub limits: Limits,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            data_dir: default_data_dir(),
+            store: None,
+            blobs: None,
+            s3_endpoint: None,
+            s3_region: None,
+            s3_access_key_id: None,
+            s3_secret_access_key: None,
+            s3_allow_http: false,
+            db_connections: 8,
+            workers: 0,
+            worker_memory_bytes: 2 << 30,
+            worker_recycle_after: 1000,
+            process_jobs: true,
+            job_concurrency: 0,
+            max_body_bytes: 100 << 20,
+            sync_timeout_ms: 30_000,
+            max_waiting: 64,
+            max_queued_jobs: 100_000,
+            lease_ms: 30_000,
+            max_attempts: 3,
+            retention_ms: 7 * 24 * 3600 * 1000,
+            sweep_interval_ms: 60_000,
+            poll_interval_ms: 250,
+            webhook_secret: None,
+            webhook_allow_hosts: Vec::new(),
+            webhook_max_attempts: 8,
+            shutdown_grace_ms: 30_000,
+            shutdown_delay_ms: 0,
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// `$XDG_DATA_HOME/ndf`, else `$HOME/.local/share/ndf`, else `./ndf-data`.
+pub fn default_data_dir() -> PathBuf {
+    if let Some(x) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
+        return PathBuf::from(x).join("ndf");
+    }
+    if let Some(h) = std::env::var_os("HOME").filter(|v| !v.is_empty()) {
+        return PathBuf::from(h).join(".local/share/ndf");
+    }
+    PathBuf::from("ndf-data")
+}
+
+/// A configuration problem (bad file, bad variable, bad value).
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(pub String);
+
+impl Config {
+    /// Parse a TOML configuration file's contents over the defaults.
+    pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError(e.to_string()))
+    }
+
+    /// Apply `NDF_*` variables from `vars` (normally `std::env::vars()`).
+    pub fn apply_env(
+        &mut self,
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<(), ConfigError> {
+        for (k, v) in vars {
+            let Some(key) = k.strip_prefix("NDF_") else {
+                continue;
+            };
+            self.set(&key.to_ascii_lowercase(), &v)
+                .map_err(|e| ConfigError(format!("{k}: {}", e.0)))?;
+        }
+        Ok(())
+    }
+
+    /// Set one key (file spelling, e.g. `listen` or `limits_deadline_ms`) from its text value.
+    /// Unknown keys are ignored when they come from the environment of other `NDF_` tools, so
+    /// only the keys listed here are recognised.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
+        fn num<T: std::str::FromStr>(v: &str) -> Result<T, ConfigError> {
+            v.trim()
+                .parse()
+                .map_err(|_| ConfigError(format!("expected a number, got {v:?}")))
+        }
+        fn flag(v: &str) -> Result<bool, ConfigError> {
+            match v.trim().to_ascii_lowercase().as_str() {
+                "1" | "true" | "yes" | "on" => Ok(true),
+                "0" | "false" | "no" | "off" => Ok(false),
+                _ => Err(ConfigError(format!("expected true or false, got {v:?}"))),
+            }
+        }
+        let opt = |v: &str| (!v.trim().is_empty()).then(|| v.trim().to_owned());
+        match key {
+            "listen" => self.listen = value.trim().to_owned(),
+            "data_dir" => self.data_dir = PathBuf::from(value),
+            "store" => self.store = opt(value),
+            "blobs" => self.blobs = opt(value),
+            "s3_endpoint" => self.s3_endpoint = opt(value),
+            "s3_region" => self.s3_region = opt(value),
+            "s3_access_key_id" => self.s3_access_key_id = opt(value),
+            "s3_secret_access_key" => self.s3_secret_access_key = opt(value),
+            "s3_allow_http" => self.s3_allow_http = flag(value)?,
+            "db_connections" => self.db_connections = num(value)?,
+            "workers" => self.workers = num(value)?,
+            "worker_memory_bytes" => self.worker_memory_bytes = num(value)?,
+            "worker_recycle_after" => self.worker_recycle_after = num(value)?,
+            "process_jobs" => self.process_jobs = flag(value)?,
+            "job_concurrency" => self.job_concurrency = num(value)?,
+            "max_body_bytes" => self.max_body_bytes = num(value)?,
+            "sync_timeout_ms" => self.sync_timeout_ms = num(value)?,
+            "max_waiting" => self.max_waiting = num(value)?,
+            "max_queued_jobs" => self.max_queued_jobs = num(value)?,
+            "lease_ms" => self.lease_ms = num(value)?,
+            "max_attempts" => self.max_attempts = num(value)?,
+            "retention_ms" => self.retention_ms = num(value)?,
+            "sweep_interval_ms" => self.sweep_interval_ms = num(value)?,
+            "poll_interval_ms" => self.poll_interval_ms = num(value)?,
+            "webhook_secret" => self.webhook_secret = opt(value),
+            "webhook_allow_hosts" => {
+                self.webhook_allow_hosts = value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect();
+            }
+            "webhook_max_attempts" => self.webhook_max_attempts = num(value)?,
+            "shutdown_grace_ms" => self.shutdown_grace_ms = num(value)?,
+            "shutdown_delay_ms" => self.shutdown_delay_ms = num(value)?,
+            "limits_max_file_bytes" => self.limits.max_file_bytes = num(value)?,
+            "limits_max_objects" => self.limits.max_objects = num(value)?,
+            "limits_max_nesting" => self.limits.max_nesting = num(value)?,
+            "limits_max_stream_bytes" => self.limits.max_stream_bytes = num(value)?,
+            "limits_max_document_bytes" => self.limits.max_document_bytes = num(value)?,
+            "limits_max_operators_per_page" => self.limits.max_operators_per_page = num(value)?,
+            "limits_max_chars_per_page" => self.limits.max_chars_per_page = num(value)?,
+            "limits_max_xobject_depth" => self.limits.max_xobject_depth = num(value)?,
+            "limits_max_pages" => self.limits.max_pages = num(value)?,
+            "limits_deadline_ms" => self.limits.deadline_ms = num(value)?,
+            // Variables of other tools that share the prefix (NDF_PASSWORD, NDF_LOG, test
+            // variables) are not configuration.
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Check values that would make the service misbehave.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |m: &str| Err(ConfigError(m.to_owned()));
+        if self.listen.parse::<std::net::SocketAddr>().is_err() {
+            return bad("listen must be ADDR:PORT, e.g. 127.0.0.1:8080");
+        }
+        if self.max_body_bytes == 0 || self.max_body_bytes > self.limits.max_file_bytes {
+            return bad("max_body_bytes must be between 1 and limits.max_file_bytes");
+        }
+        if self.lease_ms < 1000 {
+            return bad("lease_ms must be at least 1000");
+        }
+        if self.max_attempts == 0 {
+            return bad("max_attempts must be at least 1");
+        }
+        if self.sync_timeout_ms == 0 {
+            return bad("sync_timeout_ms must be positive");
+        }
+        Ok(())
+    }
+
+    /// Worker processes to run (resolving 0 to the CPU count).
+    pub fn worker_count(&self) -> usize {
+        if self.workers > 0 {
+            self.workers
+        } else {
+            std::thread::available_parallelism().map_or(2, |n| n.get())
+        }
+    }
+
+    /// Job store URL, defaulting to SQLite under `data_dir`.
+    pub fn store_url(&self) -> String {
+        self.store
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("ndf.db").display()))
+    }
+
+    /// Blob store URL, defaulting to a directory under `data_dir`.
+    pub fn blobs_url(&self) -> String {
+        self.blobs
+            .clone()
+            .unwrap_or_else(|| format!("file://{}", self.data_dir.join("blobs").display()))
+    }
+
+    /// The effective configuration as TOML with secrets (and passwords inside URLs) redacted.
+    pub fn to_redacted_toml(&self) -> String {
+        let mut c = self.clone();
+        let hide = |s: &mut Option<String>| {
+            if s.is_some() {
+                *s = Some("***".into());
+            }
+        };
+        hide(&mut c.s3_secret_access_key);
+        hide(&mut c.webhook_secret);
+        c.store = c.store.as_deref().map(ndf_store::redact_url);
+        c.blobs = c.blobs.as_deref().map(ndf_store::redact_url);
+        toml::to_string(&c).unwrap_or_else(|e| format!("# cannot render configuration: {e}\n"))
+    }
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.to_redacted_toml())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layers_apply_in_order() {
+        let mut c = Config::from_toml(
+            "listen = \"127.0.0.1:9000\"\nworkers = 3\n[limits]\ndeadline_ms = 5\n",
+        )
+        .unwrap();
+        assert_eq!(c.listen, "127.0.0.1:9000");
+        assert_eq!(c.limits.deadline_ms, 5);
+        c.apply_env([
+            ("NDF_WORKERS".to_owned(), "7".to_owned()),
+            ("NDF_LIMITS_DEADLINE_MS".to_owned(), "9".to_owned()),
+            ("NDF_PASSWORD".to_owned(), "not config".to_owned()),
+            ("OTHER".to_owned(), "x".to_owned()),
+        ])
+        .unwrap();
+        assert_eq!(c.workers, 7, "environment beats the file");
+        assert_eq!(c.limits.deadline_ms, 9);
+        assert_eq!(
+            c.listen, "127.0.0.1:9000",
+            "untouched keys keep the file's value"
+        );
+        assert!(c.validate().is_ok());
+    }
+
+    #[test]
+    fn bad_values_are_errors() {
+        assert!(Config::from_toml("no_such_key = 1").is_err());
+        let mut c = Config::default();
+        assert!(
+            c.apply_env([("NDF_WORKERS".to_owned(), "many".to_owned())])
+                .is_err()
+        );
+        c.listen = "nowhere".into();
+        assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn secrets_are_redacted() {
+        let c = Config {
+            s3_secret_access_key: Some("hunter2".into()),
+            webhook_secret: Some("s3cret".into()),
+            store: Some("postgres://ndf:pa55word@db:5432/ndf".into()),
+            ..Config::default()
+        };
+        let shown = c.to_redacted_toml();
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("s3cret") && !shown.contains("pa55word"),
+            "{shown}"
+        );
+        assert!(shown.contains("listen"));
+        assert!(!format!("{c:?}").contains("hunter2"));
+    }
+}

@@ -1,0 +1,291 @@
+//! Job consumers: lease a job, extract it in an isolated worker process while heartbeating,
+//! store the result, finish the job exactly once.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use ndf_pool::{Event, ExtractRequest, Format, PoolError, RequestOptions};
+use ndf_store::{JobError, Lease, LeaseStatus, Outcome};
+use tokio::sync::watch;
+
+use crate::state::AppState;
+use crate::util::now_millis;
+
+/// Run `n` consumers until `stop` turns true; each finishes (or hands back) its current job.
+pub(crate) async fn run_consumers(
+    state: Arc<AppState>,
+    n: usize,
+    stop: watch::Receiver<bool>,
+    grace: watch::Receiver<bool>,
+) {
+    let mut tasks = Vec::new();
+    for i in 0..n.max(1) {
+        let (state, stop, grace) = (state.clone(), stop.clone(), grace.clone());
+        tasks.push(tokio::spawn(async move {
+            consumer(state, i, stop, grace).await;
+        }));
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+}
+
+async fn consumer(
+    state: Arc<AppState>,
+    index: usize,
+    mut stop: watch::Receiver<bool>,
+    grace: watch::Receiver<bool>,
+) {
+    let poll = Duration::from_millis(state.config.poll_interval_ms.max(10));
+    // Spread the first polls of the consumers a little.
+    tokio::time::sleep(Duration::from_millis((index as u64 * 37) % 200)).await;
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        let lease = state
+            .jobs
+            .lease(&state.owner, now_millis(), state.config.lease_ms as i64)
+            .await;
+        match lease {
+            Ok(Some(lease)) => process(&state, lease, grace.clone()).await,
+            Ok(None) => {
+                tokio::select! {
+                    _ = tokio::time::sleep(poll) => {}
+                    _ = state.job_queued.notified() => {}
+                    _ = stop.changed() => {}
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "leasing a job failed; retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(poll * 4) => {}
+                    _ = stop.changed() => {}
+                }
+            }
+        }
+    }
+}
+
+/// Work on one leased job.
+async fn process(state: &Arc<AppState>, lease: Lease, mut grace: watch::Receiver<bool>) {
+    let id = lease.job.id;
+    let mut cancelled = state.track(id);
+    let result = run_job(state, &lease, &mut cancelled, &mut grace).await;
+    state.untrack(id);
+    match result {
+        JobRun::Finished(outcome) => match state.jobs.finish(&lease, now_millis(), outcome).await {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::info!(job = %id, "job finished elsewhere or cancelled; result discarded");
+            }
+            Err(e) => {
+                tracing::warn!(job = %id, error = %e, "recording the job's outcome failed; its lease will expire and it will be retried");
+            }
+        },
+        JobRun::Stopped => {}
+        JobRun::HandBack => {
+            if let Err(e) = state.jobs.release(&lease, now_millis()).await {
+                tracing::warn!(job = %id, error = %e, "handing the job back failed; its lease will expire");
+            }
+        }
+    }
+}
+
+enum JobRun {
+    Finished(Outcome),
+    /// Cancelled or lost: nothing to record.
+    Stopped,
+    /// Shutdown grace ran out.
+    HandBack,
+}
+
+fn failed(code: &str, message: impl Into<String>, retryable: bool) -> JobRun {
+    JobRun::Finished(Outcome::Failed {
+        error: JobError {
+            code: code.to_owned(),
+            message: message.into(),
+        },
+        retryable,
+    })
+}
+
+async fn run_job(
+    state: &Arc<AppState>,
+    lease: &Lease,
+    cancelled: &mut watch::Receiver<bool>,
+    grace: &mut watch::Receiver<bool>,
+) -> JobRun {
+    let job = &lease.job;
+    let id = job.id;
+    let input = match state.blobs.get(&AppState::input_key(id)).await {
+        Ok(Some(d)) => d,
+        Ok(None) => {
+            return failed(
+                "input_missing",
+                "the job's input is no longer stored",
+                false,
+            );
+        }
+        Err(e) => return failed("store_unavailable", e.to_string(), true),
+    };
+    let options: RequestOptions = match serde_json::from_value(job.options.clone()) {
+        Ok(o) => o,
+        Err(e) => {
+            return failed(
+                "invalid_argument",
+                format!("stored options unreadable: {e}"),
+                false,
+            );
+        }
+    };
+    // The engine stops itself at its deadline; the pool kills the worker a little later if not.
+    let engine_ms = options.limits.deadline_ms.max(1);
+    let deadline =
+        tokio::time::Instant::now() + Duration::from_millis(engine_ms.saturating_add(5_000));
+    let request = ExtractRequest {
+        format: Format::Json,
+        options,
+    };
+    let mut ex = loop {
+        match state
+            .pool
+            .submit(input.clone(), request.clone(), deadline)
+            .await
+        {
+            Ok(ex) => break ex,
+            Err(PoolError::Saturated) => {
+                // Shared with synchronous requests: wait for a free worker.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                if *grace.borrow() {
+                    return JobRun::HandBack;
+                }
+            }
+            Err(PoolError::Shutdown) => return JobRun::HandBack,
+            Err(e) => return pool_failure(e),
+        }
+    };
+
+    let heartbeat_every = Duration::from_millis((state.config.lease_ms / 3).clamp(200, 2_000));
+    let mut next_beat = tokio::time::Instant::now() + heartbeat_every;
+    let mut out = BytesMut::new();
+    let mut pages_done = 0u32;
+    let mut pages_total: Option<u32> = None;
+    // A job whose every page failed has no usable result: it fails with the first page's code.
+    let mut first_page_error: Option<(String, String)> = None;
+    let mut pages_ok = 0u32;
+    loop {
+        let ev = tokio::select! {
+            ev = ex.next() => ev,
+            _ = tokio::time::sleep_until(next_beat) => {
+                next_beat = tokio::time::Instant::now() + heartbeat_every;
+                match state.jobs.heartbeat(lease, now_millis(), state.config.lease_ms as i64, pages_done, pages_total).await {
+                    Ok(LeaseStatus::Held) => continue,
+                    // Dropping `ex` kills the worker: the work really stops.
+                    Ok(LeaseStatus::Cancelled | LeaseStatus::Lost) => return JobRun::Stopped,
+                    Err(e) => {
+                        tracing::warn!(job = %id, error = %e, "heartbeat failed");
+                        continue;
+                    }
+                }
+            }
+            _ = cancelled.changed() => return JobRun::Stopped,
+            _ = grace.changed() => {
+                if *grace.borrow() { return JobRun::HandBack; }
+                continue;
+            }
+        };
+        match ev {
+            Some(Ok(Event::Metadata { json, pages })) => {
+                pages_total = Some(pages);
+                out.extend_from_slice(b"{\"schema_version\":\"");
+                out.extend_from_slice(ndf_extract::SCHEMA_VERSION.as_bytes());
+                out.extend_from_slice(b"\",\"metadata\":");
+                out.extend_from_slice(&json);
+                out.extend_from_slice(b",\"pages\":[");
+            }
+            Some(Ok(Event::Page { body, .. })) => {
+                if pages_done > 0 {
+                    out.extend_from_slice(b",");
+                }
+                // Once one page succeeded the job cannot fail by the every-page rule: stop looking.
+                if pages_ok == 0 {
+                    match page_error(&body) {
+                        Some(e) => {
+                            first_page_error.get_or_insert(e);
+                        }
+                        None => pages_ok += 1,
+                    }
+                }
+                out.extend_from_slice(&body);
+                pages_done += 1;
+            }
+            Some(Ok(Event::Done { diagnostics })) => {
+                out.extend_from_slice(b"],\"diagnostics\":");
+                out.extend_from_slice(&diagnostics);
+                out.extend_from_slice(b"}");
+                break;
+            }
+            Some(Err(e)) => return pool_failure(e),
+            None => return failed("internal", "the extraction ended early", true),
+        }
+    }
+    if pages_done == 0 {
+        return failed("malformed", "the document has no pages to extract", false);
+    }
+    if pages_ok == 0
+        && let Some((code, message)) = first_page_error
+    {
+        return failed(
+            &code,
+            format!("every page failed; page 1: {message}"),
+            false,
+        );
+    }
+    let result = out.freeze();
+    let bytes = result.len() as u64;
+    // Idempotent: the key is fixed per job, so a retried attempt overwrites the same object.
+    if let Err(e) = state.blobs.put(&AppState::result_key(id), result).await {
+        return failed(
+            "store_unavailable",
+            format!("storing the result failed: {e}"),
+            true,
+        );
+    }
+    JobRun::Finished(Outcome::Succeeded {
+        pages_total: pages_done,
+        result_bytes: bytes,
+    })
+}
+
+/// The first error diagnostic of a page (JSON of `ndf_model::Page`), if any.
+fn page_error(page_json: &[u8]) -> Option<(String, String)> {
+    #[derive(serde::Deserialize)]
+    struct PageDiagnostics {
+        #[serde(default)]
+        diagnostics: Vec<ndf_model::Diagnostic>,
+    }
+    let p: PageDiagnostics = serde_json::from_slice(page_json).ok()?;
+    p.diagnostics
+        .into_iter()
+        .find(|d| d.severity == ndf_model::Severity::Error)
+        .map(|d| (d.code.as_str().to_owned(), d.message))
+}
+
+fn pool_failure(e: PoolError) -> JobRun {
+    match e {
+        // The document's own fault: retrying gives the same answer.
+        PoolError::Extract { code, message } => failed(code.as_str(), message, false),
+        // A crash or a hang may be the worker's bad luck; retry until max_attempts (then the
+        // job fails with this error: a poison document never loops forever).
+        PoolError::WorkerLost { detail } => failed("worker_lost", detail, true),
+        PoolError::DeadlineExceeded => failed(
+            "deadline_exceeded",
+            "the document did not finish before its deadline",
+            true,
+        ),
+        PoolError::Saturated | PoolError::Shutdown => JobRun::HandBack,
+        PoolError::Io(m) => failed("internal", m, true),
+    }
+}

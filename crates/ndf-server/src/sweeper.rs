@@ -1,0 +1,44 @@
+//! Retention: jobs past `expires_at` lose their input, their result and their record.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::state::AppState;
+use crate::util::now_millis;
+
+/// Sweep expired jobs every `sweep_interval_ms` until `stop` turns true.
+pub(crate) async fn run_sweeper(state: Arc<AppState>, mut stop: watch::Receiver<bool>) {
+    let every = Duration::from_millis(state.config.sweep_interval_ms.max(100));
+    loop {
+        match sweep_once(&state).await {
+            Ok(n) if n > 0 => tracing::info!(deleted = n, "retention sweep"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "retention sweep failed"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.changed() => {}
+        }
+        if *stop.borrow() {
+            return;
+        }
+    }
+}
+
+/// Delete up to 500 expired jobs with their blobs; returns how many went.
+pub(crate) async fn sweep_once(state: &AppState) -> Result<usize, ndf_store::StoreError> {
+    let ids = state.jobs.expired(now_millis(), 500).await?;
+    let mut n = 0;
+    for id in ids {
+        state.cancel_local(id);
+        // Blobs first: a record without blobs is harmless, blobs without a record would leak.
+        state.blobs.delete(&AppState::input_key(id)).await?;
+        state.blobs.delete(&AppState::result_key(id)).await?;
+        if state.jobs.delete(id).await? {
+            n += 1;
+        }
+    }
+    Ok(n)
+}
