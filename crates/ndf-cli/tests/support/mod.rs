@@ -1,0 +1,360 @@
+//! Harness of the service tests: real `ndf serve` / `ndf worker` processes on loopback over
+//! either backend, an HTTP client, and helpers to wait for jobs.
+//!
+//! Backends: the embedded default (SQLite + a directory, always) and the scale-out one
+//! (PostgreSQL + S3) when `scripts/services.sh start` exported `NDF_TEST_POSTGRES_URL` and
+//! `NDF_TEST_S3_*`. Each scale-out server group gets its own database and S3 prefix, so tests
+//! running in parallel never see each other's jobs. Without those variables the scale-out cases
+//! are skipped with a message, or fail when `NDF_REQUIRE_SERVICES=1` (the test command sets it).
+#![allow(dead_code, unreachable_pub, clippy::print_stderr)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Where a server group keeps its jobs and blobs.
+#[derive(Debug, Clone)]
+pub enum Backend {
+    /// SQLite + directory under `dir`.
+    Embedded { dir: PathBuf },
+    /// PostgreSQL database + S3 prefix (one set per group).
+    Scaled {
+        store: String,
+        blobs: String,
+        s3_env: Vec<(String, String)>,
+    },
+}
+
+impl Backend {
+    /// Short name for messages.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Backend::Embedded { .. } => "embedded",
+            Backend::Scaled { .. } => "postgres+s3",
+        }
+    }
+
+    fn args(&self) -> Vec<String> {
+        match self {
+            Backend::Embedded { dir } => vec!["--data-dir".into(), dir.display().to_string()],
+            Backend::Scaled { store, blobs, .. } => vec![
+                "--store".into(),
+                store.clone(),
+                "--blobs".into(),
+                blobs.clone(),
+            ],
+        }
+    }
+
+    fn env(&self) -> Vec<(String, String)> {
+        match self {
+            Backend::Embedded { .. } => Vec::new(),
+            Backend::Scaled { s3_env, .. } => s3_env.clone(),
+        }
+    }
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// A unique name for this process and call.
+pub fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}_{}_{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// A fresh scratch directory.
+pub fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(unique(&format!("ndf-svc-{name}")));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
+/// A fresh embedded backend.
+pub fn embedded(name: &str) -> Backend {
+    Backend::Embedded { dir: scratch(name) }
+}
+
+/// A fresh scale-out backend (own database, own S3 prefix), or `None` when the services are not
+/// running (after printing why; panics instead when `NDF_REQUIRE_SERVICES=1`).
+pub fn scaled(name: &str) -> Option<Backend> {
+    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let (Some(pg), Some(s3), Some(endpoint), Some(key), Some(secret)) = (
+        var("NDF_TEST_POSTGRES_URL"),
+        var("NDF_TEST_S3_URL"),
+        var("NDF_TEST_S3_ENDPOINT"),
+        var("NDF_TEST_S3_ACCESS_KEY_ID"),
+        var("NDF_TEST_S3_SECRET_ACCESS_KEY"),
+    ) else {
+        if std::env::var("NDF_REQUIRE_SERVICES").is_ok_and(|v| v == "1") {
+            panic!(
+                "NDF_REQUIRE_SERVICES=1 but NDF_TEST_POSTGRES_URL / NDF_TEST_S3_* are not set (run scripts/services.sh start)"
+            );
+        }
+        eprintln!(
+            "skipping the postgres+s3 backend: run `scripts/services.sh start` and source target/services/env"
+        );
+        return None;
+    };
+    let db = unique(&format!("ndf_{name}")).to_ascii_lowercase();
+    let out = Command::new("psql")
+        .arg(&pg)
+        .args([
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-q",
+            "-c",
+            &format!("CREATE DATABASE {db}"),
+        ])
+        .output()
+        .expect("psql (postgresql-client) is needed for the postgres+s3 tests");
+    assert!(
+        out.status.success(),
+        "CREATE DATABASE failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Same server and credentials, another database.
+    let base = pg.rsplit_once('/').map_or(pg.as_str(), |(b, _)| b);
+    let store = format!("{base}/{db}");
+    let blobs = format!("{}/{db}", s3.trim_end_matches('/'));
+    let region = var("NDF_TEST_S3_REGION").unwrap_or_else(|| "us-east-1".into());
+    Some(Backend::Scaled {
+        store,
+        blobs,
+        s3_env: vec![
+            ("NDF_S3_ENDPOINT".into(), endpoint),
+            ("NDF_S3_ACCESS_KEY_ID".into(), key),
+            ("NDF_S3_SECRET_ACCESS_KEY".into(), secret),
+            ("NDF_S3_REGION".into(), region),
+        ],
+    })
+}
+
+/// Every backend available here: embedded always, postgres+s3 when its services run.
+pub fn backends(name: &str) -> Vec<Backend> {
+    let mut v = vec![embedded(name)];
+    v.extend(scaled(name));
+    v
+}
+
+/// A running `ndf serve` (or `ndf worker`) process.
+pub struct Server {
+    child: Option<Child>,
+    /// `http://127.0.0.1:PORT` (empty for workers).
+    pub base: String,
+    /// What it printed on stderr so far (shown when a test fails).
+    pub log: Arc<Mutex<String>>,
+    backend: Backend,
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+    worker: bool,
+    listen: String,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("base", &self.base)
+            .field("backend", &self.backend.name())
+            .finish()
+    }
+}
+
+/// Options of a test server: extra flags (e.g. `--set max_attempts=2`) and environment.
+#[derive(Debug, Clone, Default)]
+pub struct Opts {
+    /// Extra command-line arguments.
+    pub args: Vec<String>,
+    /// Extra environment variables.
+    pub env: Vec<(String, String)>,
+    /// `host:port` to listen on (default `127.0.0.1:0`, a free port; a restart keeps the port).
+    pub listen: Option<String>,
+}
+
+impl Opts {
+    /// `--set key=value` for each pair.
+    pub fn set(pairs: &[(&str, &str)]) -> Self {
+        let mut o = Opts::default();
+        for (k, v) in pairs {
+            o.args.push("--set".into());
+            o.args.push(format!("{k}={v}"));
+        }
+        o
+    }
+}
+
+impl Server {
+    /// Start `ndf serve` and wait until it listens.
+    pub fn serve(backend: &Backend, opts: Opts) -> Server {
+        Self::spawn(backend, opts, false)
+    }
+
+    /// Start `ndf worker` (no HTTP).
+    pub fn worker(backend: &Backend, opts: Opts) -> Server {
+        Self::spawn(backend, opts, true)
+    }
+
+    fn spawn(backend: &Backend, opts: Opts, worker: bool) -> Server {
+        let mut s = Server {
+            child: None,
+            base: String::new(),
+            log: Arc::new(Mutex::new(String::new())),
+            backend: backend.clone(),
+            args: opts.args,
+            env: opts.env,
+            worker,
+            listen: opts.listen.unwrap_or_else(|| "127.0.0.1:0".into()),
+        };
+        s.start();
+        s
+    }
+
+    /// (Re)start the process with the same configuration (and the same port once known).
+    pub fn start(&mut self) {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ndf"));
+        cmd.arg(if self.worker { "worker" } else { "serve" });
+        if !self.worker {
+            cmd.args(["--listen", &self.listen]);
+        }
+        cmd.args(self.backend.args()).args(&self.args);
+        for (k, v) in self.backend.env().into_iter().chain(self.env.clone()) {
+            cmd.env(k, v);
+        }
+        cmd.env(
+            "NDF_LOG",
+            std::env::var("NDF_TEST_LOG").unwrap_or_else(|_| "warn".into()),
+        );
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("spawn ndf");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, rx) = std::sync::mpsc::channel::<String>();
+        let log = self.log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(addr) = line.strip_prefix("ndf: listening on ") {
+                    let _ = tx.send(addr.trim().to_owned());
+                }
+                if let Ok(mut l) = log.lock() {
+                    if l.len() < (4 << 20) {
+                        l.push_str(&line);
+                        l.push('\n');
+                    }
+                }
+            }
+        });
+        self.child = Some(child);
+        if !self.worker {
+            let addr = rx
+                .recv_timeout(Duration::from_secs(60))
+                .unwrap_or_else(|_| {
+                    panic!(
+                        "ndf serve did not start listening; its log:\n{}",
+                        self.log.lock().map(|l| l.clone()).unwrap_or_default()
+                    )
+                });
+            self.base = addr.clone();
+            // Keep the port across restarts (crash tests restart on the same address).
+            self.listen = addr.trim_start_matches("http://").to_owned();
+        }
+    }
+
+    /// Kill with SIGKILL (no chance to clean up) and reap.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Send SIGTERM and wait for the exit status (up to `timeout`).
+    pub fn terminate(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let mut c = self.child.take()?;
+        let _ = Command::new("kill")
+            .args(["-TERM", &c.id().to_string()])
+            .status();
+        let start = Instant::now();
+        loop {
+            if let Ok(Some(st)) = c.try_wait() {
+                return Some(st);
+            }
+            if start.elapsed() > timeout {
+                let _ = c.kill();
+                let _ = c.wait();
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Process id of the running server.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// `base + path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// The log so far.
+    pub fn log_text(&self) -> String {
+        self.log.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A blocking HTTP client with a generous timeout.
+pub fn client() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(120))
+        .build()
+        .expect("client")
+}
+
+/// Poll `GET /v1/jobs/{id}` until the job is finished (or `timeout`), returning its JSON.
+pub fn wait_job(
+    http: &reqwest::blocking::Client,
+    server: &Server,
+    id: &str,
+    timeout: Duration,
+) -> serde_json::Value {
+    let start = Instant::now();
+    loop {
+        if let Ok(r) = http.get(server.url(&format!("/v1/jobs/{id}"))).send()
+            && r.status().is_success()
+            && let Ok(v) = r.json::<serde_json::Value>()
+            && matches!(
+                v["state"].as_str(),
+                Some("succeeded" | "failed" | "cancelled")
+            )
+        {
+            return v;
+        }
+        assert!(
+            start.elapsed() < timeout,
+            "job {id} did not finish within {timeout:?}; server log:\n{}",
+            server.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Write bytes to a file in `dir`.
+pub fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, bytes).expect("write");
+    p
+}
