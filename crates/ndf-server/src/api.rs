@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::body::Body;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -200,6 +201,12 @@ fn check_pages(pages: &Option<String>) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Query parameters, with a malformed query string answered by a 400 problem document.
+fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
+    q.map(|Query(v)| v)
+        .map_err(|e| ApiError::new(ApiCode::InvalidArgument, e.body_text()))
+}
+
 fn pool_error(e: PoolError) -> ApiError {
     match e {
         PoolError::Saturated => {
@@ -243,10 +250,14 @@ fn pool_error(e: PoolError) -> ApiError {
 )]
 pub async fn extract(
     State(s): Shared,
-    Query(q): Query<ExtractQuery>,
+    q: Result<Query<ExtractQuery>, QueryRejection>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    let q = match query(q) {
+        Ok(q) => q,
+        Err(e) => return e.into_response(),
+    };
     match extract_inner(s, q, headers, body).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
@@ -483,10 +494,14 @@ fn error_line(code: &str, message: &str) -> Bytes {
 )]
 pub async fn create_job(
     State(s): Shared,
-    Query(q): Query<JobQuery>,
+    q: Result<Query<JobQuery>, QueryRejection>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    let q = match query(q) {
+        Ok(q) => q,
+        Err(e) => return e.into_response(),
+    };
     match create_job_inner(s, q, headers, body).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
@@ -532,7 +547,7 @@ async fn create_job_inner(
         }
         check_callback(url, &s.config.webhook_allow_hosts)?;
     }
-    admission(&s).await?;
+    let reservation = admission(&s).await?;
     let data = read_pdf_body(&headers, body, s.config.max_body_bytes).await?;
     let now = now_millis();
     let options = s.request_options(q.pages, pw);
@@ -562,6 +577,7 @@ async fn create_job_inner(
     };
     let job = match outcome {
         CreateOutcome::Created(job) => {
+            reservation.keep();
             s.job_queued.notify_waiters();
             job
         }
@@ -591,21 +607,52 @@ async fn create_job_inner(
         .into_response())
 }
 
-/// Refuse new jobs when the queue is full (the count is refreshed at most every second).
-async fn admission(s: &AppState) -> Result<(), ApiError> {
+/// Reserve a place in the queue, or refuse with 429 when it is full. The count comes from the
+/// store at most once a second; in between, this replica's own reservations are added, so a
+/// burst cannot overshoot `max_queued_jobs` (across replicas the bound is approximate by the
+/// jobs others accepted within that second). The place is given back when the reservation is
+/// dropped without [`Reservation::keep`] (no job was created).
+async fn admission(s: &AppState) -> Result<Reservation<'_>, ApiError> {
     let now = now_millis();
     if now - s.queued_seen_at.load(Ordering::Relaxed) > 1000 {
         let counts = s.jobs.counts(now).await?;
         s.queued_seen.store(counts.queued, Ordering::Relaxed);
         s.queued_seen_at.store(now, Ordering::Relaxed);
     }
-    let queued = s.queued_seen.load(Ordering::Relaxed);
-    if queued >= s.config.max_queued_jobs {
+    let reservation = Reservation { s, kept: false };
+    let before = s.queued_seen.fetch_add(1, Ordering::Relaxed);
+    if before >= s.config.max_queued_jobs {
         return Err(
-            ApiError::new(ApiCode::QueueFull, format!("{queued} jobs are queued")).retry_after(5),
+            ApiError::new(ApiCode::QueueFull, format!("{before} jobs are queued")).retry_after(5),
         );
     }
-    Ok(())
+    Ok(reservation)
+}
+
+/// A place in the queue held by a submission in progress.
+struct Reservation<'a> {
+    s: &'a AppState,
+    kept: bool,
+}
+
+impl Reservation<'_> {
+    /// The job was created: the place stays taken.
+    fn keep(mut self) {
+        self.kept = true;
+    }
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        if !self.kept {
+            let _ = self
+                .s
+                .queued_seen
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
+                    Some(v.saturating_sub(1))
+                });
+        }
+    }
 }
 
 fn parse_id(id: &str) -> Result<JobId, ApiError> {
@@ -657,8 +704,9 @@ pub struct ResultQuery {
 pub async fn get_result(
     State(s): Shared,
     Path(id): Path<String>,
-    Query(q): Query<ResultQuery>,
+    q: Result<Query<ResultQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
+    let q = query(q)?;
     let id = parse_id(&id)?;
     let job = s
         .jobs
@@ -740,8 +788,9 @@ pub struct JobList {
 )]
 pub async fn list_jobs(
     State(s): Shared,
-    Query(q): Query<ListQuery>,
+    q: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<JobList>, ApiError> {
+    let q = query(q)?;
     let state = match q.state.as_deref() {
         None | Some("") => None,
         Some(v) => Some(parse_state(v).ok_or_else(|| {
@@ -856,7 +905,9 @@ pub async fn readyz(State(s): Shared) -> Result<Json<serde_json::Value>, ApiErro
             )
         })??;
     let status = s.pool.status();
-    if status.waiting >= s.config.max_waiting {
+    // Saturated: no worker free and the waiting room full (with max_waiting 0, any free worker
+    // still means ready).
+    if status.busy >= status.workers && status.waiting >= s.config.max_waiting {
         return Err(
             ApiError::new(ApiCode::Overloaded, "extraction workers are saturated").retry_after(1),
         );

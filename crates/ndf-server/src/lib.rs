@@ -145,6 +145,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/readyz", get(api::readyz))
         .route("/openapi.json", get(openapi_json))
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
 }
 
@@ -152,6 +153,13 @@ async fn openapi_json() -> impl axum::response::IntoResponse {
     (
         [(axum::http::header::CONTENT_TYPE, "application/json")],
         openapi::document_json(),
+    )
+}
+
+async fn method_not_allowed() -> problem::ApiError {
+    problem::ApiError::new(
+        problem::ApiCode::MethodNotAllowed,
+        "this endpoint does not take that method",
     )
 }
 

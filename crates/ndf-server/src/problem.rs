@@ -40,6 +40,8 @@ pub enum ApiCode {
     InvalidArgument,
     /// 404 `not_found`: no such job (or another tenant's).
     NotFound,
+    /// 405 `method_not_allowed`: the path exists but not with this method.
+    MethodNotAllowed,
     /// 409 `idempotency_conflict`: the Idempotency-Key was used with a different body.
     IdempotencyConflict,
     /// 409 `job_not_finished`: the result of a queued or running job was asked for.
@@ -71,6 +73,7 @@ impl ApiCode {
     pub const ALL: &'static [ApiCode] = &[
         ApiCode::InvalidArgument,
         ApiCode::NotFound,
+        ApiCode::MethodNotAllowed,
         ApiCode::IdempotencyConflict,
         ApiCode::JobNotFinished,
         ApiCode::ResultGone,
@@ -94,6 +97,11 @@ impl ApiCode {
                 "Invalid argument",
             ),
             ApiCode::NotFound => (StatusCode::NOT_FOUND, "not_found", "Not found"),
+            ApiCode::MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "Method not allowed",
+            ),
             ApiCode::IdempotencyConflict => (
                 StatusCode::CONFLICT,
                 "idempotency_conflict",
@@ -180,8 +188,15 @@ impl ApiError {
         }
     }
 
-    /// An engine error (the document's stable code, e.g. `encrypted`).
+    /// An engine error (the document's stable code, e.g. `encrypted`). Codes both tables share
+    /// keep the API table's title.
     pub fn engine(code: Code, detail: impl Into<String>) -> Self {
+        match code {
+            Code::InvalidArgument => return ApiError::new(ApiCode::InvalidArgument, detail),
+            Code::NotPdf => return ApiError::new(ApiCode::NotPdf, detail),
+            Code::Internal => return ApiError::new(ApiCode::Internal, detail),
+            _ => {}
+        }
         Self {
             status: engine_status(code),
             code: code.as_str(),

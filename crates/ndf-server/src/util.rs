@@ -37,6 +37,15 @@ pub fn rfc3339(millis: i64) -> String {
     format!("{y:04}-{mo:02}-{d:02}T{h:02}:{m:02}:{s:02}.{ms:03}Z")
 }
 
+/// Most bytes of an over-limit body read and thrown away before answering 413, so a client
+/// still sending sees the answer instead of a reset connection; beyond this the connection is
+/// closed.
+const MAX_DRAIN: u64 = 64 << 20;
+/// Longest time spent draining an over-limit body.
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(5);
+/// Room for multipart framing and small fields around the file.
+const MULTIPART_OVERHEAD: u64 = 64 << 10;
+
 /// Read a request body of at most `limit` bytes: the raw body for `application/pdf` (or any
 /// non-multipart type), the field `file` of a `multipart/form-data` body.
 pub async fn read_pdf_body(headers: &HeaderMap, body: Body, limit: u64) -> Result<Bytes, ApiError> {
@@ -45,34 +54,42 @@ pub async fn read_pdf_body(headers: &HeaderMap, body: Body, limit: u64) -> Resul
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_owned();
-    let too_large = || {
-        ApiError::new(
-            ApiCode::PayloadTooLarge,
-            format!("the body exceeds {limit} bytes"),
-        )
+    let multipart = content_type
+        .to_ascii_lowercase()
+        .starts_with("multipart/form-data");
+    let wire_limit = if multipart {
+        limit.saturating_add(MULTIPART_OVERHEAD)
+    } else {
+        limit
     };
     if let Some(len) = headers
         .get(axum::http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok())
-        && len > limit.saturating_add(64 << 10)
+        && len > wire_limit
     {
-        // Refuse early without reading (multipart adds some framing on top of the file).
-        return Err(too_large());
+        let expects_continue = headers
+            .get(axum::http::header::EXPECT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"));
+        // A client waiting for `100 Continue` has sent nothing yet: answer at once. Otherwise
+        // read (a bounded amount of) what it is sending so it gets to see the 413.
+        if !expects_continue && len <= wire_limit.saturating_add(MAX_DRAIN) {
+            drain(body.into_data_stream()).await;
+        }
+        return Err(too_large(limit));
     }
-    let data = if content_type
-        .to_ascii_lowercase()
-        .starts_with("multipart/form-data")
-    {
+    let raw = read_limited(body, wire_limit, limit).await?;
+    let data = if multipart {
         let boundary = multer_boundary(&content_type).ok_or_else(|| {
             ApiError::new(
                 ApiCode::InvalidArgument,
                 "multipart body without a boundary",
             )
         })?;
-        read_multipart_file(body, boundary, limit).await?
+        multipart_file(raw, boundary, limit).await?
     } else {
-        read_limited(body, limit).await?
+        raw
     };
     if data.is_empty() {
         return Err(ApiError::new(
@@ -89,8 +106,29 @@ pub async fn read_pdf_body(headers: &HeaderMap, body: Body, limit: u64) -> Resul
     Ok(data)
 }
 
-/// Collect a body, failing with 413 as soon as it passes `limit`.
-async fn read_limited(body: Body, limit: u64) -> Result<Bytes, ApiError> {
+fn too_large(limit: u64) -> ApiError {
+    ApiError::new(
+        ApiCode::PayloadTooLarge,
+        format!("the document exceeds {limit} bytes"),
+    )
+}
+
+/// Read and discard up to [`MAX_DRAIN`] bytes for at most [`DRAIN_TIME`].
+async fn drain(mut stream: axum::body::BodyDataStream) {
+    let work = async {
+        let mut seen = 0u64;
+        while let Some(Ok(chunk)) = stream.next().await {
+            seen += chunk.len() as u64;
+            if seen > MAX_DRAIN {
+                return;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(DRAIN_TIME, work).await;
+}
+
+/// Collect a body; past `wire_limit` answer 413 (after draining a bounded rest).
+async fn read_limited(body: Body, wire_limit: u64, limit: u64) -> Result<Bytes, ApiError> {
     let mut stream = body.into_data_stream();
     let mut buf = bytes::BytesMut::new();
     while let Some(chunk) = stream.next().await {
@@ -100,11 +138,10 @@ async fn read_limited(body: Body, limit: u64) -> Result<Bytes, ApiError> {
                 format!("cannot read the body: {e}"),
             )
         })?;
-        if buf.len() as u64 + chunk.len() as u64 > limit {
-            return Err(ApiError::new(
-                ApiCode::PayloadTooLarge,
-                format!("the body exceeds {limit} bytes"),
-            ));
+        if buf.len() as u64 + chunk.len() as u64 > wire_limit {
+            drop(buf);
+            drain(stream).await;
+            return Err(too_large(limit));
         }
         buf.extend_from_slice(&chunk);
     }
@@ -120,18 +157,15 @@ fn multer_boundary(content_type: &str) -> Option<String> {
     })
 }
 
-/// The `file` field of a multipart body (other fields are ignored; their size counts too).
-async fn read_multipart_file(body: Body, boundary: String, limit: u64) -> Result<Bytes, ApiError> {
+/// The `file` field of a multipart body already in memory (other fields are ignored).
+async fn multipart_file(raw: Bytes, boundary: String, limit: u64) -> Result<Bytes, ApiError> {
     let constraints =
-        multer::Constraints::new().size_limit(multer::SizeLimit::new().whole_stream(limit));
-    let mut mp =
-        multer::Multipart::with_constraints(body.into_data_stream(), boundary, constraints);
+        multer::Constraints::new().size_limit(multer::SizeLimit::new().for_field("file", limit));
+    let stream = futures::stream::once(async move { Ok::<Bytes, std::io::Error>(raw) });
+    let mut mp = multer::Multipart::with_constraints(stream, boundary, constraints);
     let classify = |e: multer::Error| match e {
         multer::Error::StreamSizeExceeded { .. } | multer::Error::FieldSizeExceeded { .. } => {
-            ApiError::new(
-                ApiCode::PayloadTooLarge,
-                format!("the body exceeds {limit} bytes"),
-            )
+            too_large(limit)
         }
         other => ApiError::new(
             ApiCode::InvalidArgument,

@@ -242,11 +242,11 @@ impl Server {
                 if let Some(addr) = line.strip_prefix("ndf: listening on ") {
                     let _ = tx.send(addr.trim().to_owned());
                 }
-                if let Ok(mut l) = log.lock() {
-                    if l.len() < (4 << 20) {
-                        l.push_str(&line);
-                        l.push('\n');
-                    }
+                if let Ok(mut l) = log.lock()
+                    && l.len() < (4 << 20)
+                {
+                    l.push_str(&line);
+                    l.push('\n');
                 }
             }
         });
@@ -357,4 +357,34 @@ pub fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
     let p = dir.join(name);
     std::fs::write(&p, bytes).expect("write");
     p
+}
+
+impl Server {
+    /// Send SIGTERM without waiting (to watch the server while it drains); pair with
+    /// [`Server::wait_exit`].
+    pub fn signal_term(&self) {
+        if let Some(c) = &self.child {
+            let _ = Command::new("kill")
+                .args(["-TERM", &c.id().to_string()])
+                .status();
+        }
+    }
+
+    /// Wait up to `timeout` for the process to exit by itself and return its status; on
+    /// timeout kill it and return `None`.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let mut c = self.child.take()?;
+        let start = Instant::now();
+        loop {
+            if let Ok(Some(st)) = c.try_wait() {
+                return Some(st);
+            }
+            if start.elapsed() > timeout {
+                let _ = c.kill();
+                let _ = c.wait();
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
 }
