@@ -111,7 +111,24 @@ pub struct Extraction<'a> {
     marker: Option<RunningTextMarker>,
     ready: std::collections::VecDeque<Page>,
     diagnostics: Vec<Diagnostic>,
+    timings: std::collections::VecDeque<(u32, PageTimings)>,
 }
+
+/// Where one page's time went, for the service's traces and stage metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PageTimings {
+    /// When work on the page began, in nanoseconds since the Unix epoch.
+    pub started_unix_nanos: u64,
+    /// Loading fonts the page uses for the first time.
+    pub fonts: std::time::Duration,
+    /// Interpreting the content stream, font loading excluded.
+    pub interpret: std::time::Duration,
+    /// Words, lines, blocks and reading order.
+    pub layout: std::time::Duration,
+}
+
+/// Timings kept for pages not yet asked for; more than the running-text window ever holds back.
+const MAX_KEPT_TIMINGS: usize = 256;
 
 impl std::fmt::Debug for Extraction<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -183,6 +200,7 @@ impl<'a> Extraction<'a> {
             marker: (window > 0).then(|| RunningTextMarker::new(window)),
             ready: std::collections::VecDeque::new(),
             diagnostics: Vec::new(),
+            timings: std::collections::VecDeque::new(),
         })
     }
 
@@ -201,6 +219,12 @@ impl<'a> Extraction<'a> {
         let mut d = self.pdf.diagnostics();
         d.extend(self.diagnostics.iter().cloned());
         d
+    }
+
+    /// Stage timings of a page already returned by [`Extraction::next_page`] (each page once).
+    pub fn take_timings(&mut self, number: u32) -> Option<PageTimings> {
+        let at = self.timings.iter().position(|(n, _)| *n == number)?;
+        self.timings.remove(at).map(|(_, t)| t)
     }
 
     /// The next page in order, with its blocks, lines and spans; `None` after the last.
@@ -238,10 +262,28 @@ impl<'a> Extraction<'a> {
         let pdf = &self.pdf;
         let fonts = &mut self.fonts;
         let layout = &self.options.layout;
+        let started_unix_nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+        let fonts_before = fonts.load_time();
+        let mut timings = PageTimings {
+            started_unix_nanos,
+            ..PageTimings::default()
+        };
         let result = catch_unwind(AssertUnwindSafe(|| {
+            let started = std::time::Instant::now();
             let text_page = ndf_text::extract_page(pdf, index, fonts, &page_options);
-            ndf_layout::layout_page(&text_page, layout)
+            let interpreted = std::time::Instant::now();
+            timings.fonts = fonts.load_time().saturating_sub(fonts_before);
+            timings.interpret = (interpreted - started).saturating_sub(timings.fonts);
+            let page = ndf_layout::layout_page(&text_page, layout);
+            timings.layout = interpreted.elapsed();
+            page
         }));
+        if self.timings.len() >= MAX_KEPT_TIMINGS {
+            self.timings.pop_front();
+        }
+        self.timings.push_back((number, timings));
         match result {
             Ok(page) => page,
             Err(_) => {

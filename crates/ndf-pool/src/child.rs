@@ -11,8 +11,9 @@ use ndf_extract::{Code, ExtractError, Extraction, MarkdownRenderer, Options, Pag
 
 use crate::protocol::{
     DOCUMENT, DONE, ERROR, HEADER_LEN, MAGIC, MAX_REQUEST_JSON, MAX_RESPONSE_FRAME, METADATA, PAGE,
-    REQUEST, WireError, WireRequest, header, parse_header,
+    REQUEST, TIMINGS, WireError, WireRequest, WireTimings, header, parse_header,
 };
+use crate::{DocumentResources, PageStages, Timing};
 use crate::{Format, MEMORY_LIMIT_ENV, RequestOptions, TEST_HOOKS_ENV};
 
 /// Serve requests on stdin/stdout until stdin closes. Sets `RLIMIT_AS` from env
@@ -168,6 +169,54 @@ fn write_frame(
     Ok(())
 }
 
+fn write_timings(out: &mut impl Write, timings: &WireTimings) -> Result<(), ChildError> {
+    let body = serde_json::to_vec(timings).map_err(|e| protocol(e.to_string()))?;
+    write_frame(out, TIMINGS, &[], &body)
+}
+
+fn nanos(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+fn unix_nanos() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, nanos)
+}
+
+/// Peak memory of one document: the kernel's high-water mark, reset before each document.
+mod resources {
+    use std::io::Read;
+
+    /// Reset the peak-RSS mark (Linux ≥ 4.0 `clear_refs` value 5); best effort.
+    pub(super) fn reset_peak() {
+        #[cfg(target_os = "linux")]
+        {
+            let _ = std::fs::OpenOptions::new()
+                .write(true)
+                .open("/proc/self/clear_refs")
+                .and_then(|mut f| std::io::Write::write_all(&mut f, b"5"));
+        }
+    }
+
+    /// `VmHWM` of this process in bytes.
+    pub(super) fn peak_rss_bytes() -> Option<u64> {
+        let f = std::fs::File::open("/proc/self/status").ok()?;
+        let mut text = String::new();
+        // The file is a few KiB; the bound keeps a strange /proc from costing anything.
+        f.take(64 << 10).read_to_string(&mut text).ok()?;
+        let line = text.lines().find(|l| l.starts_with("VmHWM:"))?;
+        let kib: u64 = line
+            .trim_start_matches("VmHWM:")
+            .trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse()
+            .ok()?;
+        kib.checked_mul(1024)
+    }
+}
+
 fn write_error(out: &mut impl Write, code: Code, message: &str) -> Result<(), ChildError> {
     let body = serde_json::to_vec(&WireError {
         code,
@@ -209,15 +258,24 @@ fn extract_document(
         Ok(o) => o,
         Err(e) => return write_error(out, e.code, &e.message),
     };
+    resources::reset_peak();
+    let open_started = std::time::Instant::now();
+    let open_started_unix = unix_nanos();
     let result = Extraction::run(pdf, &options, |ex| -> Result<(), Stop> {
         let fatal = Stop::Fatal;
         let encode = |e: serde_json::Error| Stop::Document(Code::Internal, e.to_string());
+        let open = Timing {
+            started_unix_nanos: open_started_unix,
+            nanos: nanos(open_started.elapsed()),
+        };
+        write_timings(out, &WireTimings::Open(open)).map_err(fatal)?;
         let pages = u32::try_from(ex.selected_count()).unwrap_or(u32::MAX);
         scratch.json.clear();
         serde_json::to_writer(&mut scratch.json, ex.metadata()).map_err(encode)?;
         write_frame(out, METADATA, &pages.to_le_bytes(), &scratch.json).map_err(fatal)?;
         let mut markdown = MarkdownRenderer::new();
         while let Some(page) = ex.next_page() {
+            let render_started = std::time::Instant::now();
             let body: &[u8] = match request.format {
                 Format::Json => {
                     scratch.json.clear();
@@ -244,10 +302,28 @@ fn extract_document(
                     ),
                 ));
             }
+            let t = ex.take_timings(page.number).unwrap_or_default();
+            let stages = PageStages {
+                started_unix_nanos: t.started_unix_nanos,
+                fonts_nanos: nanos(t.fonts),
+                interpret_nanos: nanos(t.interpret),
+                layout_nanos: nanos(t.layout),
+                render_nanos: nanos(render_started.elapsed()),
+                error: page
+                    .diagnostics
+                    .iter()
+                    .find(|d| d.severity == ndf_model::Severity::Error)
+                    .map(|d| d.code),
+            };
+            write_timings(out, &WireTimings::Page(stages)).map_err(fatal)?;
             write_frame(out, PAGE, &page.number.to_le_bytes(), body).map_err(fatal)?;
         }
         scratch.json.clear();
         serde_json::to_writer(&mut scratch.json, &ex.diagnostics()).map_err(encode)?;
+        let done = DocumentResources {
+            peak_rss_bytes: resources::peak_rss_bytes(),
+        };
+        write_timings(out, &WireTimings::Done(done)).map_err(fatal)?;
         write_frame(out, DONE, &[], &scratch.json).map_err(fatal)
     });
     // Keep the buffers of ordinary documents, not those of a freak one.
@@ -328,7 +404,14 @@ mod tests {
     }
 
     /// Parse the child's output into frames, after the magic.
+    /// The frames of `out` without the timings frames.
     fn frames(out: &[u8]) -> Vec<(u8, Bytes)> {
+        let mut v = all_frames(out);
+        v.retain(|(k, _)| *k != TIMINGS);
+        v
+    }
+
+    fn all_frames(out: &[u8]) -> Vec<(u8, Bytes)> {
         let rest = out.strip_prefix(MAGIC).expect("handshake first");
         let mut r = rest;
         let rt = tokio::runtime::Builder::new_current_thread()
@@ -382,6 +465,59 @@ mod tests {
         assert_eq!(page.number, 2);
         let diags: Vec<ndf_model::Diagnostic> = serde_json::from_slice(&f[7].1).unwrap();
         assert!(diags.is_empty(), "{diags:?}");
+    }
+
+    #[test]
+    fn timings_precede_metadata_pages_and_done() {
+        let pdf = ndf_testkit::text_doc(&["first page", "second page"]);
+        let input = request_frames(Format::Json, RequestOptions::default(), &pdf);
+        let mut out = Vec::new();
+        serve(&mut &input[..], &mut out, false).unwrap();
+        let f = all_frames(&out);
+        let kinds: Vec<u8> = f.iter().map(|(k, _)| *k).collect();
+        assert_eq!(
+            kinds,
+            vec![
+                TIMINGS, METADATA, TIMINGS, PAGE, TIMINGS, PAGE, TIMINGS, DONE
+            ]
+        );
+        let timings: Vec<WireTimings> = f
+            .iter()
+            .filter(|(k, _)| *k == TIMINGS)
+            .map(|(_, p)| serde_json::from_slice(p).unwrap())
+            .collect();
+        let now = unix_nanos();
+        match timings[0] {
+            WireTimings::Open(t) => {
+                assert!(t.started_unix_nanos > 0 && t.started_unix_nanos <= now);
+                assert!(t.nanos > 0);
+            }
+            other => panic!("open timing first, got {other:?}"),
+        }
+        for t in &timings[1..3] {
+            match t {
+                WireTimings::Page(p) => {
+                    assert!(p.started_unix_nanos >= open_start(&timings[0]));
+                    assert!(p.interpret_nanos > 0 && p.layout_nanos > 0 && p.render_nanos > 0);
+                }
+                other => panic!("page timings, got {other:?}"),
+            }
+        }
+        match timings[3] {
+            WireTimings::Done(r) => {
+                if cfg!(target_os = "linux") {
+                    assert!(r.peak_rss_bytes.is_some_and(|b| b > 1 << 20), "{r:?}");
+                }
+            }
+            other => panic!("resources last, got {other:?}"),
+        }
+    }
+
+    fn open_start(t: &WireTimings) -> u64 {
+        match t {
+            WireTimings::Open(t) => t.started_unix_nanos,
+            _ => u64::MAX,
+        }
     }
 
     #[test]

@@ -119,6 +119,41 @@ pub struct ExtractRequest {
     pub options: RequestOptions,
 }
 
+/// A stretch of wall-clock time measured in a worker process.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Timing {
+    /// Start, in nanoseconds since the Unix epoch.
+    pub started_unix_nanos: u64,
+    /// Length in nanoseconds.
+    pub nanos: u64,
+}
+
+/// Where one page's time went in the worker process (nanoseconds). The stages ran in this
+/// order, except that fonts load on first use during interpretation: `interpret` excludes them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PageStages {
+    /// Start of work on the page, in nanoseconds since the Unix epoch.
+    pub started_unix_nanos: u64,
+    /// Loading fonts first used on this page.
+    pub fonts_nanos: u64,
+    /// Interpreting the content stream.
+    pub interpret_nanos: u64,
+    /// Words, lines, blocks, reading order.
+    pub layout_nanos: u64,
+    /// Rendering the page into the output format (JSON, text or Markdown).
+    pub render_nanos: u64,
+    /// Code of the page's first error diagnostic when the page failed.
+    #[serde(default)]
+    pub error: Option<ndf_model::Code>,
+}
+
+/// Resources one document took in its worker process.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DocumentResources {
+    /// Peak resident memory of the worker during the document (Linux; `None` elsewhere).
+    pub peak_rss_bytes: Option<u64>,
+}
+
 /// What a running [`Extraction`] yields, in this order: `Metadata`, `Page`…, `Done`.
 #[derive(Debug, Clone)]
 pub enum Event {
@@ -129,6 +164,8 @@ pub enum Event {
         json: bytes::Bytes,
         /// Number of `Page` events that follow.
         pages: u32,
+        /// How long opening the document took, as the worker measured it.
+        open: Option<Timing>,
     },
     /// One finished page, in order: JSON of `ndf_model::Page` (`Format::Json`) or its rendered
     /// text/Markdown.
@@ -137,11 +174,15 @@ pub enum Event {
         number: u32,
         /// The page body, forwarded as the child wrote it.
         body: bytes::Bytes,
+        /// Its stage timings, as the worker measured them.
+        stages: Option<PageStages>,
     },
     /// The end: JSON array of document-level `ndf_model::Diagnostic`.
     Done {
         /// Diagnostics JSON.
         diagnostics: bytes::Bytes,
+        /// What the document cost the worker.
+        resources: Option<DocumentResources>,
     },
 }
 

@@ -13,10 +13,10 @@ use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, TryAcquireError, mpsc
 use tokio::time::{Instant, timeout, timeout_at};
 
 use crate::protocol::{
-    self, DOCUMENT, DONE, ERROR, MAX_REQUEST_JSON, METADATA, PAGE, REQUEST, ReadError, WireError,
-    WireRequest, split_u32,
+    self, DOCUMENT, DONE, ERROR, MAX_REQUEST_JSON, MAX_TIMINGS_JSON, METADATA, PAGE, REQUEST,
+    ReadError, TIMINGS, WireError, WireRequest, WireTimings, split_u32,
 };
-use crate::{Event, ExtractRequest, MEMORY_LIMIT_ENV, PoolConfig, PoolError};
+use crate::{DocumentResources, Event, ExtractRequest, MEMORY_LIMIT_ENV, PoolConfig, PoolError};
 
 /// Events buffered between a worker and its consumer: enough to overlap reading the next page
 /// with sending the last, few enough to bound the parent's memory per extraction.
@@ -66,6 +66,8 @@ struct Counters {
     recycled: AtomicU64,
     killed: AtomicU64,
     spawned: AtomicU64,
+    /// Process ids of the live workers (for memory accounting).
+    pids: Mutex<Vec<u32>>,
     /// Signalled whenever a worker process is gone.
     exited: Notify,
 }
@@ -114,10 +116,27 @@ struct Worker {
 }
 
 /// Counts a worker process as alive until its handle (and so its process) is gone.
-struct AliveToken(Arc<Counters>);
+struct AliveToken(Arc<Counters>, u32);
+
+impl AliveToken {
+    fn new(counters: &Arc<Counters>, pid: u32) -> Self {
+        counters.alive.fetch_add(1, Ordering::SeqCst);
+        counters
+            .pids
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(pid);
+        AliveToken(Arc::clone(counters), pid)
+    }
+}
 
 impl Drop for AliveToken {
     fn drop(&mut self) {
+        self.0
+            .pids
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|&p| p != self.1);
         self.0.alive.fetch_sub(1, Ordering::SeqCst);
         self.0.exited.notify_waiters();
     }
@@ -307,6 +326,16 @@ impl Pool {
         }
     }
 
+    /// Process ids of the live worker processes.
+    pub fn worker_pids(&self) -> Vec<u32> {
+        self.inner
+            .counters
+            .pids
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
     /// Stop taking work; wait up to `grace` for running extractions, then kill the rest.
     /// Waiting submissions and those still running after `grace` get [`PoolError::Shutdown`].
     /// Returns when every worker process has exited.
@@ -416,7 +445,7 @@ fn spawn_worker(config: &PoolConfig, counters: &Arc<Counters>) -> std::io::Resul
     let stdin = child.stdin.take().ok_or_else(missing)?;
     let stdout = child.stdout.take().ok_or_else(missing)?;
     let pid = child.id().unwrap_or(0);
-    counters.alive.fetch_add(1, Ordering::SeqCst);
+    let alive = AliveToken::new(counters, pid);
     counters.spawned.fetch_add(1, Ordering::SeqCst);
     Ok(Worker {
         child,
@@ -425,7 +454,7 @@ fn spawn_worker(config: &PoolConfig, counters: &Arc<Counters>) -> std::io::Resul
         pid,
         ready: false,
         documents: 0,
-        _alive: AliveToken(Arc::clone(counters)),
+        _alive: alive,
     })
 }
 
@@ -456,7 +485,7 @@ struct Job {
 
 /// How a document ended on the worker's side.
 enum Finished {
-    Done(Bytes),
+    Done(Bytes, Option<DocumentResources>),
     Failed(WireError),
 }
 
@@ -513,7 +542,7 @@ async fn drive(
                 inner.put_idle(worker);
             }
             match finished {
-                Finished::Done(diagnostics) => (None, Some(diagnostics)),
+                Finished::Done(diagnostics, resources) => (None, Some((diagnostics, resources))),
                 Finished::Failed(e) => (
                     Some(PoolError::Extract {
                         code: e.code,
@@ -548,8 +577,13 @@ async fn drive(
     drop(permit);
     c.busy.fetch_sub(1, Ordering::SeqCst);
     inner.finished.notify_waiters();
-    if let Some(diagnostics) = done {
-        let _ = tx.send(Event::Done { diagnostics }).await;
+    if let Some((diagnostics, resources)) = done {
+        let _ = tx
+            .send(Event::Done {
+                diagnostics,
+                resources,
+            })
+            .await;
     } else {
         *outcome.lock().unwrap_or_else(PoisonError::into_inner) = error;
     }
@@ -604,14 +638,26 @@ async fn run_document(
     };
     let mut announced: Option<u32> = None;
     let mut sent = 0u32;
+    // Timings describe the frame right after them.
+    let mut timings: Option<WireTimings> = None;
     loop {
         let (kind, payload) = protocol::read_frame(&mut worker.stdout).await?;
         match (kind, announced) {
+            (TIMINGS, _) if timings.is_none() && payload.len() <= MAX_TIMINGS_JSON => {
+                timings = Some(
+                    serde_json::from_slice(&payload)
+                        .map_err(|e| protocol_error(format!("invalid timings frame: {e}")))?,
+                );
+            }
             (METADATA, None) => {
                 let (pages, json) = split_u32(&payload)
                     .ok_or_else(|| protocol_error("short metadata frame".into()))?;
                 announced = Some(pages);
-                tx.send(Event::Metadata { json, pages })
+                let open = match timings.take() {
+                    Some(WireTimings::Open(t)) => Some(t),
+                    _ => None,
+                };
+                tx.send(Event::Metadata { json, pages, open })
                     .await
                     .map_err(|_| Fail::Cancelled)?;
             }
@@ -619,11 +665,25 @@ async fn run_document(
                 let (number, body) =
                     split_u32(&payload).ok_or_else(|| protocol_error("short page frame".into()))?;
                 sent += 1;
-                tx.send(Event::Page { number, body })
-                    .await
-                    .map_err(|_| Fail::Cancelled)?;
+                let stages = match timings.take() {
+                    Some(WireTimings::Page(t)) => Some(t),
+                    _ => None,
+                };
+                tx.send(Event::Page {
+                    number,
+                    body,
+                    stages,
+                })
+                .await
+                .map_err(|_| Fail::Cancelled)?;
             }
-            (DONE, Some(_)) => return Ok(Finished::Done(payload)),
+            (DONE, Some(_)) => {
+                let resources = match timings.take() {
+                    Some(WireTimings::Done(r)) => Some(r),
+                    _ => None,
+                };
+                return Ok(Finished::Done(payload, resources));
+            }
             (ERROR, _) => {
                 let e: WireError = serde_json::from_slice(&payload)
                     .map_err(|e| protocol_error(format!("invalid error frame: {e}")))?;

@@ -27,6 +27,10 @@ pub(crate) const PAGE: u8 = b'P';
 pub(crate) const DONE: u8 = b'F';
 /// Child → parent: the document failed with a typed error.
 pub(crate) const ERROR: u8 = b'E';
+/// Child → parent: timings of the frame that follows (JSON [`WireTimings`]).
+pub(crate) const TIMINGS: u8 = b'T';
+/// Largest timings frame.
+pub(crate) const MAX_TIMINGS_JSON: usize = 4 << 10;
 
 /// Largest request JSON.
 pub(crate) const MAX_REQUEST_JSON: u32 = 1 << 20;
@@ -42,6 +46,18 @@ const EXACT_ALLOC: usize = 1 << 20;
 pub(crate) struct WireRequest {
     pub(crate) format: Format,
     pub(crate) options: RequestOptions,
+}
+
+/// The `T` payload: measurements about the frame that follows it.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum WireTimings {
+    /// Before `M`: opening the document (header, xref, trailer, decryption, page tree).
+    Open(crate::Timing),
+    /// Before `P`: the stages of that page.
+    Page(crate::PageStages),
+    /// Before `F`: resources the document took.
+    Done(crate::DocumentResources),
 }
 
 /// The `E` payload.
@@ -137,7 +153,7 @@ pub(crate) async fn read_frame<R: AsyncRead + Unpin>(r: &mut R) -> Result<(u8, B
     let mut h = [0u8; HEADER_LEN];
     r.read_exact(&mut h).await.map_err(io)?;
     let (kind, len) = parse_header(h);
-    if !matches!(kind, METADATA | PAGE | DONE | ERROR) {
+    if !matches!(kind, METADATA | PAGE | DONE | ERROR | TIMINGS) {
         return Err(ReadError::Protocol(format!(
             "unknown frame kind {kind:#04x}"
         )));

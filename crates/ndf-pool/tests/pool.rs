@@ -95,13 +95,33 @@ async fn collect(mut ex: Extraction) -> Result<Collected, PoolError> {
             .await
             .expect("an event or an error before the end")?
         {
-            Event::Metadata { json, pages: n } => {
+            Event::Metadata {
+                json,
+                pages: n,
+                open,
+            } => {
                 assert!(metadata.is_none(), "one metadata event");
+                assert!(
+                    open.is_some_and(|t| t.started_unix_nanos > 0),
+                    "open timing"
+                );
                 pages.reserve(n as usize);
                 metadata = Some((json, n));
             }
-            Event::Page { number, body } => pages.push((number, body)),
-            Event::Done { diagnostics } => {
+            Event::Page {
+                number,
+                body,
+                stages,
+            } => {
+                let stages = stages.expect("page stage timings");
+                assert!(stages.interpret_nanos > 0 && stages.render_nanos > 0);
+                pages.push((number, body));
+            }
+            Event::Done {
+                diagnostics,
+                resources,
+            } => {
+                assert!(resources.is_some(), "document resources");
                 let (metadata, n) = metadata.expect("metadata before done");
                 assert_eq!(n as usize, pages.len(), "announced page count");
                 assert!(ex.next().await.is_none(), "nothing after done");

@@ -43,6 +43,8 @@ enum FontKey {
 pub struct FontCache {
     fonts: HashMap<FontKey, Rc<Font>>,
     fallback: Option<Rc<Font>>,
+    /// Time spent loading fonts, for the per-stage timings of the service.
+    load_time: std::time::Duration,
 }
 
 impl FontCache {
@@ -61,11 +63,18 @@ impl FontCache {
             return Some(f.clone());
         }
         let dict = pdf.resolve(obj).as_dict()?;
+        let started = std::time::Instant::now();
         let font = Rc::new(load_font(pdf, dict));
+        self.load_time += started.elapsed();
         if self.fonts.len() < MAX_CACHED_FONTS {
             self.fonts.insert(key, font.clone());
         }
         Some(font)
+    }
+
+    /// Total time spent loading fonts into this cache so far.
+    pub fn load_time(&self) -> std::time::Duration {
+        self.load_time
     }
 
     fn fallback(&mut self) -> Rc<Font> {
