@@ -13,6 +13,11 @@ mod stats;
 
 use std::process::ExitCode;
 
+/// Counts heap bytes for the admin listener's `/debug/heap` (relaxed atomics on top of the
+/// system allocator).
+#[global_allocator]
+static ALLOCATOR: ndf_alloc::CountingAllocator = ndf_alloc::CountingAllocator;
+
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use ndf_extract::{Limits, Options, PageSelection};
 

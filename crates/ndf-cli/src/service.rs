@@ -123,26 +123,27 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
-fn init_logging() {
-    let filter = std::env::var("NDF_LOG")
-        .or_else(|_| std::env::var("RUST_LOG"))
-        .unwrap_or_else(|_| "info".to_owned());
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .try_init();
+/// Logs and traces (see `ndf_server::telemetry`), with a start-up line saying where spans go.
+fn init_telemetry(component: &'static str) -> ndf_server::telemetry::TelemetryGuard {
+    let guard = ndf_server::telemetry::init(component);
+    match &guard.exporting_to {
+        Some(endpoint) => {
+            tracing::info!(endpoint = %ndf_store::redact_url(endpoint), "exporting traces over OTLP/HTTP");
+        }
+        None => tracing::info!("traces are not exported (OTEL_EXPORTER_OTLP_ENDPOINT unset)"),
+    }
+    guard
 }
 
 pub(crate) fn serve(args: &ServiceArgs) -> anyhow::Result<ExitCode> {
     let config = args.load()?;
-    init_logging();
+    let mut telemetry = init_telemetry("serve");
     let options = ServeOptions::current_exe()?;
-    runtime()?.block_on(async move {
+    let result = runtime()?.block_on(async move {
         let store = ndf_store::redact_url(&config.store_url());
         let blobs = ndf_store::redact_url(&config.blobs_url());
         ndf_server::serve(config, options, shutdown_signal(), move |addr| {
-            tracing::info!(%store, %blobs, "store");
+            tracing::info!(%store, %blobs, %addr, "listening");
             // A fixed, parseable line (scripts and tests wait for it).
             #[allow(clippy::print_stderr)]
             {
@@ -150,18 +151,23 @@ pub(crate) fn serve(args: &ServiceArgs) -> anyhow::Result<ExitCode> {
             }
         })
         .await
-    })?;
+    });
+    // The last batch of spans goes out before the process ends.
+    telemetry.shutdown();
+    result?;
     Ok(ExitCode::SUCCESS)
 }
 
 pub(crate) fn worker(args: &ServiceArgs) -> anyhow::Result<ExitCode> {
     let config = args.load()?;
-    init_logging();
+    let mut telemetry = init_telemetry("worker");
     let options = ServeOptions::current_exe()?;
-    runtime()?.block_on(async move {
+    let result = runtime()?.block_on(async move {
         tracing::info!(store = %ndf_store::redact_url(&config.store_url()), "worker started");
         ndf_server::run_worker(config, options, shutdown_signal()).await
-    })?;
+    });
+    telemetry.shutdown();
+    result?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -33,7 +33,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hmac::{Hmac, KeyInit, Mac};
-use ndf_testkit::{FONT_RESOURCES, HELVETICA, PageSpec, PdfWriter, page_num, text_doc, write_doc};
+use ndf_testkit::{FONT_RESOURCES, HELVETICA, PdfWriter, text_doc};
 use reqwest::blocking::{Client, Response};
 use serde_json::Value;
 use sha2::Sha256;
@@ -426,114 +426,9 @@ fn job_blob_dir(backend: &Backend, id: &str) -> Option<PathBuf> {
     }
 }
 
-mod rc4_writer {
-    //! The writer side of the standard security handler, R3 / RC4-128 (Algorithms 2, 3, 5 and
-    //! the per-object key of Algorithm 1), copied from ndf-extract's hostile tests.
-    use md5::{Digest, Md5};
-
-    const PAD: [u8; 32] = [
-        0x28, 0xBF, 0x4E, 0x5E, 0x4E, 0x75, 0x8A, 0x41, 0x64, 0x00, 0x4E, 0x56, 0xFF, 0xFA, 0x01,
-        0x08, 0x2E, 0x2E, 0x00, 0xB6, 0xD0, 0x68, 0x3E, 0x80, 0x2F, 0x0C, 0xA9, 0xFE, 0x64, 0x53,
-        0x69, 0x7A,
-    ];
-    pub(super) const ID0: [u8; 16] = *b"service-test-id!";
-    pub(super) const P: i32 = -3904;
-
-    fn md5(parts: &[&[u8]]) -> [u8; 16] {
-        let mut h = Md5::new();
-        for p in parts {
-            h.update(p);
-        }
-        h.finalize().into()
-    }
-
-    fn pad32(pw: &[u8]) -> Vec<u8> {
-        let n = pw.len().min(32);
-        let mut out = pw[..n].to_vec();
-        out.extend_from_slice(&PAD[..32 - n]);
-        out
-    }
-
-    pub(super) fn rc4(key: &[u8], data: &mut [u8]) {
-        let mut s: [u8; 256] = core::array::from_fn(|i| i as u8);
-        let mut j = 0u8;
-        for i in 0..256 {
-            j = j.wrapping_add(s[i]).wrapping_add(key[i % key.len()]);
-            s.swap(i, usize::from(j));
-        }
-        let (mut i, mut j) = (0u8, 0u8);
-        for b in data {
-            i = i.wrapping_add(1);
-            j = j.wrapping_add(s[usize::from(i)]);
-            s.swap(usize::from(i), usize::from(j));
-            *b ^= s[usize::from(s[usize::from(i)].wrapping_add(s[usize::from(j)]))];
-        }
-    }
-
-    fn rounds(key: &[u8], data: &mut [u8]) {
-        for i in 1..=19u8 {
-            let k: Vec<u8> = key.iter().map(|b| b ^ i).collect();
-            rc4(&k, data);
-        }
-    }
-
-    /// (/O, /U, file key) for a 128-bit R3 handler.
-    pub(super) fn make(user: &[u8], owner: &[u8]) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
-        let n = 16;
-        let mut h = md5(&[&pad32(owner)]);
-        for _ in 0..50 {
-            h = md5(&[&h]);
-        }
-        let mut o = pad32(user);
-        rc4(&h[..n], &mut o);
-        rounds(&h[..n], &mut o);
-        let mut key = md5(&[&pad32(user), &o, &P.to_le_bytes(), &ID0]);
-        for _ in 0..50 {
-            key = md5(&[&key[..n]]);
-        }
-        let key = key[..n].to_vec();
-        let mut u = md5(&[&PAD, &ID0]).to_vec();
-        rc4(&key, &mut u);
-        rounds(&key, &mut u);
-        u.extend_from_slice(&[0xA5; 16]);
-        (o, u, key)
-    }
-
-    /// Encrypt a stream of object `num` (generation 0).
-    pub(super) fn encrypt(key: &[u8], num: u32, plain: &[u8]) -> Vec<u8> {
-        let h = md5(&[key, &num.to_le_bytes()[..3], &[0, 0]]);
-        let mut out = plain.to_vec();
-        rc4(&h[..(key.len() + 5).min(16)], &mut out);
-        out
-    }
-
-    pub(super) fn hex(b: &[u8]) -> String {
-        b.iter().map(|x| format!("{x:02X}")).collect()
-    }
-}
-
 /// Two pages (ALPHA, BRAVO), RC4-128 encrypted with the user password `secret`.
 fn encrypted_doc() -> Vec<u8> {
-    let (o, u, key) = rc4_writer::make(b"secret", b"owner");
-    let pages = [PageSpec::text("ALPHA"), PageSpec::text("BRAVO")];
-    let encrypted: Vec<PageSpec> = pages
-        .iter()
-        .enumerate()
-        .map(|(i, p)| PageSpec::content(rc4_writer::encrypt(&key, page_num(i) + 1, &p.content)))
-        .collect();
-    let mut w = PdfWriter::new();
-    write_doc(&mut w, &encrypted, None);
-    w.obj(
-        5,
-        format!(
-            "<< /Filter /Standard /V 2 /R 3 /Length 128 /P {} /O <{}> /U <{}> >>",
-            rc4_writer::P,
-            rc4_writer::hex(&o),
-            rc4_writer::hex(&u)
-        ),
-    );
-    let id = rc4_writer::hex(&rc4_writer::ID0);
-    w.finish(1, &format!("/Encrypt 5 0 R /ID [<{id}> <{id}>]"))
+    support::encrypted_doc_with(b"secret", &["ALPHA", "BRAVO"])
 }
 
 // ------------------------------------------------------------------- synchronous extraction

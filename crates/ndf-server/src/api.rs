@@ -16,10 +16,13 @@ use ndf_extract::{Document, MarkdownRenderer, PageSelection, render_text};
 use ndf_pool::{Event, ExtractRequest, Format, PoolError};
 use ndf_store::{CreateOutcome, Job, JobId, JobState, NewJob};
 use serde::{Deserialize, Serialize};
+use tracing::Instrument;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::problem::{ApiCode, ApiError, Problem};
 use crate::state::AppState;
+use crate::telemetry::observe::{ObservedExtraction, document_span};
+use crate::telemetry::trace;
 use crate::util::{check_callback, now_millis, read_pdf_body, rfc3339, sha256_hex};
 
 /// Header carrying the password of an encrypted document.
@@ -48,6 +51,14 @@ impl OutputFormat {
             OutputFormat::Json => Format::Json,
             OutputFormat::Text => Format::Text,
             OutputFormat::Markdown => Format::Markdown,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            OutputFormat::Json => "json",
+            OutputFormat::Text => "text",
+            OutputFormat::Markdown => "markdown",
         }
     }
 
@@ -305,11 +316,16 @@ async fn extract_inner(
         format: format.pool(),
         options,
     };
-    let mut ex = s
+    let input_bytes = data.len();
+    let span = document_span(input_bytes, format.name());
+    let started = std::time::Instant::now();
+    let ex = s
         .pool
         .submit(data, request, deadline)
+        .instrument(span.clone())
         .await
         .map_err(pool_error)?;
+    let mut ex = ObservedExtraction::new(ex, s.metrics.clone(), span, input_bytes, started);
 
     // The first event decides the status: an engine error is a problem document, not a stream.
     let first = tokio::time::timeout_at(deadline, ex.next()).await;
@@ -322,7 +338,7 @@ async fn extract_inner(
             ));
         }
         Ok(Some(Err(e))) => return Err(pool_error(e)),
-        Ok(Some(Ok(Event::Metadata { json, pages }))) => (json, pages),
+        Ok(Some(Ok(Event::Metadata { json, pages, .. }))) => (json, pages),
         Ok(Some(Ok(_))) => return Err(ApiError::new(ApiCode::Internal, "unexpected first event")),
     };
 
@@ -355,7 +371,7 @@ async fn extract_inner(
                 out.extend_from_slice(&body);
                 n += 1;
             }
-            Some(Ok(Event::Done { diagnostics })) => {
+            Some(Ok(Event::Done { diagnostics, .. })) => {
                 if format == OutputFormat::Json {
                     out.extend_from_slice(b"],\"diagnostics\":");
                     out.extend_from_slice(&diagnostics);
@@ -382,14 +398,14 @@ async fn extract_inner(
 
 /// The NDJSON page stream of a synchronous extraction: a line per page, then a summary.
 fn ndjson_lines(
-    ex: ndf_pool::Extraction,
+    ex: ObservedExtraction,
     meta: Bytes,
     pages: u32,
     format: OutputFormat,
     deadline: tokio::time::Instant,
 ) -> impl futures::Stream<Item = Result<Bytes, std::io::Error>> + Send {
     struct St {
-        ex: ndf_pool::Extraction,
+        ex: ObservedExtraction,
         meta: Bytes,
         pages: u32,
         done: bool,
@@ -415,7 +431,7 @@ fn ndjson_lines(
                         "the extraction did not finish before the request's deadline",
                     )
                 }
-                Ok(Some(Ok(Event::Page { number, body }))) => {
+                Ok(Some(Ok(Event::Page { number, body, .. }))) => {
                     st.count += 1;
                     let mut l = BytesMut::new();
                     l.extend_from_slice(
@@ -434,7 +450,7 @@ fn ndjson_lines(
                     l.extend_from_slice(b"}\n");
                     l.freeze()
                 }
-                Ok(Some(Ok(Event::Done { diagnostics }))) => {
+                Ok(Some(Ok(Event::Done { diagnostics, .. }))) => {
                     st.done = true;
                     let mut l = BytesMut::new();
                     l.extend_from_slice(
@@ -560,10 +576,13 @@ async fn create_job_inner(
         input_bytes: data.len() as u64,
         max_attempts: s.config.max_attempts,
         expires_at: now.saturating_add(s.config.retention_ms as i64),
-        traceparent: headers
-            .get("traceparent")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned),
+        // The request span's context: the job's spans join the request's trace.
+        traceparent: trace::traceparent(&tracing::Span::current()).or_else(|| {
+            headers
+                .get("traceparent")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        }),
     };
     let id = uuid::Uuid::now_v7();
     // Durable before 202: the input is stored first, then the job that points at it.
@@ -578,6 +597,7 @@ async fn create_job_inner(
     let job = match outcome {
         CreateOutcome::Created(job) => {
             reservation.keep();
+            s.metrics.inc(crate::telemetry::Metric::JobsCreated, &[]);
             s.job_queued.notify_waiters();
             job
         }

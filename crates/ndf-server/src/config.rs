@@ -74,6 +74,14 @@ pub struct Config {
     /// After SIGTERM, keep accepting connections this long while `/readyz` reports 503 and new
     /// work gets 503 `draining`, so load balancers stop routing here first.
     pub shutdown_delay_ms: u64,
+    /// Memory limit of the replica for the memory alert (`ndf_memory_limit_bytes`); 0 = its
+    /// cgroup's limit, if any.
+    pub memory_limit_bytes: u64,
+    /// Address of the admin listener (profiling, heap statistics, metrics); empty = off. Keep it
+    /// on loopback or a private network: it is not authenticated.
+    pub admin_listen: String,
+    /// Longest CPU profile the admin listener takes, in seconds.
+    pub admin_max_profile_seconds: u64,
     /// Engine limits applied to every document.
     pub limits: Limits,
 }
@@ -110,6 +118,9 @@ impl Default for Config {
             webhook_max_attempts: 8,
             shutdown_grace_ms: 30_000,
             shutdown_delay_ms: 0,
+            memory_limit_bytes: 0,
+            admin_listen: String::new(),
+            admin_max_profile_seconds: 60,
             limits: Limits::default(),
         }
     }
@@ -206,6 +217,9 @@ impl Config {
             "webhook_max_attempts" => self.webhook_max_attempts = num(value)?,
             "shutdown_grace_ms" => self.shutdown_grace_ms = num(value)?,
             "shutdown_delay_ms" => self.shutdown_delay_ms = num(value)?,
+            "memory_limit_bytes" => self.memory_limit_bytes = num(value)?,
+            "admin_listen" => self.admin_listen = value.trim().to_owned(),
+            "admin_max_profile_seconds" => self.admin_max_profile_seconds = num(value)?,
             "limits_max_file_bytes" => self.limits.max_file_bytes = num(value)?,
             "limits_max_objects" => self.limits.max_objects = num(value)?,
             "limits_max_nesting" => self.limits.max_nesting = num(value)?,
@@ -240,6 +254,14 @@ impl Config {
         }
         if self.sync_timeout_ms == 0 {
             return bad("sync_timeout_ms must be positive");
+        }
+        if !self.admin_listen.is_empty()
+            && self.admin_listen.parse::<std::net::SocketAddr>().is_err()
+        {
+            return bad("admin_listen must be ADDR:PORT (or empty for no admin listener)");
+        }
+        if self.admin_max_profile_seconds == 0 || self.admin_max_profile_seconds > 3600 {
+            return bad("admin_max_profile_seconds must be between 1 and 3600");
         }
         Ok(())
     }

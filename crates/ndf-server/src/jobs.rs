@@ -10,7 +10,11 @@ use ndf_store::{JobError, Lease, LeaseStatus, Outcome};
 use tokio::sync::watch;
 
 use crate::state::AppState;
+use crate::telemetry::Metric;
+use crate::telemetry::observe::{ObservedExtraction, document_span};
+use crate::telemetry::trace;
 use crate::util::now_millis;
+use tracing::Instrument;
 
 /// Run `n` consumers until `stop` turns true; each finishes (or hands back) its current job.
 pub(crate) async fn run_consumers(
@@ -68,15 +72,90 @@ async fn consumer(
     }
 }
 
-/// Work on one leased job.
-async fn process(state: &Arc<AppState>, lease: Lease, mut grace: watch::Receiver<bool>) {
+/// Work on one leased job, in a span that continues the submitting request's trace.
+async fn process(state: &Arc<AppState>, lease: Lease, grace: watch::Receiver<bool>) {
+    let span = tracing::info_span!(
+        "job",
+        otel.name = "job",
+        otel.kind = "consumer",
+        otel.status_code = tracing::field::Empty,
+        ndf.job.id = %lease.job.id,
+        ndf.job.attempt = lease.job.attempts,
+        ndf.job.input_bytes = lease.job.input_bytes,
+        ndf.job.outcome = tracing::field::Empty,
+        "error.type" = tracing::field::Empty,
+    );
+    trace::set_parent(
+        &span,
+        trace::context_from_traceparent(lease.job.traceparent.as_deref()),
+    );
+    process_in_span(state, lease, grace, &span)
+        .instrument(span.clone())
+        .await;
+}
+
+async fn process_in_span(
+    state: &Arc<AppState>,
+    lease: Lease,
+    mut grace: watch::Receiver<bool>,
+    span: &tracing::Span,
+) {
     let id = lease.job.id;
+    let m = &state.metrics;
+    if lease.job.attempts <= 1 {
+        let waited = now_millis().saturating_sub(lease.job.created_at).max(0) as f64 / 1000.0;
+        m.observe(Metric::JobQueueWait, &[], waited, None);
+    }
+    let started = std::time::Instant::now();
     let mut cancelled = state.track(id);
     let result = run_job(state, &lease, &mut cancelled, &mut grace).await;
     state.untrack(id);
+    m.observe(
+        Metric::JobDuration,
+        &[],
+        started.elapsed().as_secs_f64(),
+        trace::trace_id(span).as_deref(),
+    );
+    let outcome_name = match &result {
+        JobRun::Finished(Outcome::Succeeded { .. }) => "succeeded",
+        JobRun::Finished(Outcome::Failed { error, retryable }) => {
+            let code = crate::problem::static_code(&error.code);
+            span.record("error.type", code);
+            span.record("otel.status_code", "ERROR");
+            if *retryable && lease.job.attempts < lease.job.max_attempts {
+                m.inc(Metric::JobRetries, &[]);
+                "retried"
+            } else {
+                m.inc(Metric::Errors, &[code]);
+                "failed"
+            }
+        }
+        JobRun::Stopped => {
+            if *cancelled.borrow() {
+                "cancelled"
+            } else {
+                "stopped"
+            }
+        }
+        JobRun::HandBack => {
+            m.inc(Metric::JobRetries, &[]);
+            "handed_back"
+        }
+    };
+    span.record("ndf.job.outcome", outcome_name);
+    tracing::info!(
+        outcome = outcome_name,
+        attempt = lease.job.attempts,
+        duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+        "job attempt ended"
+    );
     match result {
         JobRun::Finished(outcome) => match state.jobs.finish(&lease, now_millis(), outcome).await {
-            Ok(true) => {}
+            Ok(true) => {
+                if matches!(outcome_name, "succeeded" | "failed") {
+                    m.inc(Metric::JobsFinished, &[outcome_name]);
+                }
+            }
             Ok(false) => {
                 tracing::info!(job = %id, "job finished elsewhere or cancelled; result discarded");
             }
@@ -84,7 +163,11 @@ async fn process(state: &Arc<AppState>, lease: Lease, mut grace: watch::Receiver
                 tracing::warn!(job = %id, error = %e, "recording the job's outcome failed; its lease will expire and it will be retried");
             }
         },
-        JobRun::Stopped => {}
+        JobRun::Stopped => {
+            if outcome_name == "cancelled" {
+                m.inc(Metric::JobsFinished, &["cancelled"]);
+            }
+        }
         JobRun::HandBack => {
             if let Err(e) = state.jobs.release(&lease, now_millis()).await {
                 tracing::warn!(job = %id, error = %e, "handing the job back failed; its lease will expire");
@@ -148,10 +231,14 @@ async fn run_job(
         format: Format::Json,
         options,
     };
-    let mut ex = loop {
+    let input_bytes = input.len();
+    let span = document_span(input_bytes, "json");
+    let started = std::time::Instant::now();
+    let ex = loop {
         match state
             .pool
             .submit(input.clone(), request.clone(), deadline)
+            .instrument(span.clone())
             .await
         {
             Ok(ex) => break ex,
@@ -166,6 +253,7 @@ async fn run_job(
             Err(e) => return pool_failure(e),
         }
     };
+    let mut ex = ObservedExtraction::new(ex, state.metrics.clone(), span, input_bytes, started);
 
     let heartbeat_every = Duration::from_millis((state.config.lease_ms / 3).clamp(200, 2_000));
     let mut next_beat = tokio::time::Instant::now() + heartbeat_every;
@@ -197,7 +285,7 @@ async fn run_job(
             }
         };
         match ev {
-            Some(Ok(Event::Metadata { json, pages })) => {
+            Some(Ok(Event::Metadata { json, pages, .. })) => {
                 pages_total = Some(pages);
                 out.extend_from_slice(b"{\"schema_version\":\"");
                 out.extend_from_slice(ndf_extract::SCHEMA_VERSION.as_bytes());
@@ -221,7 +309,7 @@ async fn run_job(
                 out.extend_from_slice(&body);
                 pages_done += 1;
             }
-            Some(Ok(Event::Done { diagnostics })) => {
+            Some(Ok(Event::Done { diagnostics, .. })) => {
                 out.extend_from_slice(b"],\"diagnostics\":");
                 out.extend_from_slice(&diagnostics);
                 out.extend_from_slice(b"}");

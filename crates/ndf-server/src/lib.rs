@@ -16,7 +16,9 @@ mod jobs;
 pub mod openapi;
 pub mod problem;
 mod state;
+pub mod status;
 mod sweeper;
+pub mod telemetry;
 pub mod util;
 pub mod webhook;
 
@@ -114,6 +116,13 @@ pub async fn build_state(
         recycle_after: config.worker_recycle_after.max(1),
         max_waiting: config.max_waiting,
     })?;
+    let metrics = Arc::new(telemetry::Registry::new());
+    metrics.set(
+        telemetry::Metric::BuildInfo,
+        &[env!("CARGO_PKG_VERSION")],
+        1.0,
+    );
+    metrics.declare_known_series(&problem::all_codes());
     let owner = format!(
         "{}-{}-{}",
         std::env::var("HOSTNAME").unwrap_or_else(|_| "ndf".into()),
@@ -131,11 +140,18 @@ pub async fn build_state(
         running: Default::default(),
         queued_seen: Default::default(),
         queued_seen_at: Default::default(),
+        metrics,
+        started_unix: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64()),
+        counts_cache: Default::default(),
+        samples: Default::default(),
     }))
 }
 
 /// The HTTP routes.
 pub fn router(state: Arc<AppState>) -> Router {
+    let metrics = state.metrics.clone();
     Router::new()
         .route("/v1/extract", post(api::extract))
         .route("/v1/jobs", post(api::create_job).get(api::list_jobs))
@@ -144,9 +160,16 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/healthz", get(api::healthz))
         .route("/readyz", get(api::readyz))
         .route("/openapi.json", get(openapi_json))
+        .route("/metrics", get(status::metrics))
+        .route("/status", get(status::page))
+        .route("/status.json", get(status::summary))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
+        .layer(axum::middleware::from_fn_with_state(
+            metrics,
+            telemetry::http::observe,
+        ))
 }
 
 async fn openapi_json() -> impl axum::response::IntoResponse {
@@ -165,6 +188,57 @@ async fn method_not_allowed() -> problem::ApiError {
 
 async fn not_found() -> problem::ApiError {
     problem::ApiError::new(problem::ApiCode::NotFound, "no such endpoint")
+}
+
+/// The admin listener's routes: profiling and heap statistics (ndf-admin) plus this replica's
+/// `/metrics` and `/healthz`, so replicas without the public API (`ndf worker`) can be scraped.
+pub fn admin_router(state: Arc<AppState>) -> Router {
+    let options = ndf_admin::AdminOptions {
+        max_profile_seconds: state.config.admin_max_profile_seconds,
+        ..ndf_admin::AdminOptions::default()
+    };
+    Router::new()
+        .route("/metrics", get(status::metrics))
+        .route("/healthz", get(api::healthz))
+        .with_state(state)
+        .merge(ndf_admin::router(options))
+}
+
+/// Start the admin listener if configured; it stops when `stop` turns true.
+async fn spawn_admin(
+    state: &Arc<AppState>,
+    stop: &watch::Receiver<bool>,
+) -> Result<Option<tokio::task::JoinHandle<()>>, ServerError> {
+    if state.config.admin_listen.is_empty() {
+        return Ok(None);
+    }
+    let addr: SocketAddr = state.config.admin_listen.parse().map_err(|_| {
+        config::ConfigError(format!(
+            "bad admin_listen address {:?}",
+            state.config.admin_listen
+        ))
+    })?;
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let bound = listener.local_addr()?;
+    tracing::info!(%bound, "admin listener (profiling, heap, metrics)");
+    // A fixed, parseable line, like the API's (tests wait for it).
+    #[allow(clippy::print_stderr)]
+    {
+        eprintln!("ndf: admin listening on http://{bound}");
+    }
+    let app = admin_router(state.clone());
+    let mut stop = stop.clone();
+    Ok(Some(tokio::spawn(async move {
+        let shutdown = async move {
+            let _ = stop.wait_for(|s| *s).await;
+        };
+        if let Err(e) = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+        {
+            tracing::warn!(error = %e, "admin listener failed");
+        }
+    })))
 }
 
 /// Background tasks of a replica: consumers, webhooks, sweeper. Returned handles finish after
@@ -197,6 +271,10 @@ fn spawn_background(
         state.clone(),
         stop.clone(),
     )));
+    tasks.push(tokio::spawn(status::run_sampler(
+        state.clone(),
+        stop.clone(),
+    )));
     tasks
 }
 
@@ -218,7 +296,8 @@ pub async fn serve(
     on_listening(listener.local_addr()?);
     let (stop_tx, stop_rx) = watch::channel(false);
     let (grace_tx, grace_rx) = watch::channel(false);
-    let tasks = spawn_background(&state, state.config.process_jobs, &stop_rx, &grace_rx);
+    let mut tasks = spawn_background(&state, state.config.process_jobs, &stop_rx, &grace_rx);
+    tasks.extend(spawn_admin(&state, &stop_rx).await?);
 
     let grace = Duration::from_millis(state.config.shutdown_grace_ms);
     let drain_state = state.clone();
@@ -269,7 +348,8 @@ pub async fn run_worker(
     let state = build_state(config, &options).await?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let (grace_tx, grace_rx) = watch::channel(false);
-    let tasks = spawn_background(&state, true, &stop_rx, &grace_rx);
+    let mut tasks = spawn_background(&state, true, &stop_rx, &grace_rx);
+    tasks.extend(spawn_admin(&state, &stop_rx).await?);
     shutdown.await;
     state.draining.store(true, Ordering::Relaxed);
     let _ = stop_tx.send(true);

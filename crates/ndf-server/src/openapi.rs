@@ -2,8 +2,8 @@
 
 use utoipa::OpenApi;
 
-use crate::api;
 use crate::problem::Problem;
+use crate::{api, status};
 
 /// The API description (paths and schemas) without servers.
 #[derive(OpenApi)]
@@ -22,12 +22,15 @@ use crate::problem::Problem;
         api::delete_job,
         api::healthz,
         api::readyz,
+        status::metrics,
+        status::summary,
+        status::page,
     ),
-    components(schemas(api::JobView, api::JobErrorView, api::JobList, api::OutputFormat, Problem)),
+    components(schemas(api::JobView, api::JobErrorView, api::JobList, api::OutputFormat, status::Summary, Problem)),
     tags(
         (name = "extract", description = "Synchronous extraction"),
         (name = "jobs", description = "Durable asynchronous jobs"),
-        (name = "ops", description = "Health and readiness")
+        (name = "ops", description = "Health, readiness, metrics and the status board")
     )
 )]
 #[derive(Debug)]

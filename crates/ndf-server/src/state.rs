@@ -32,6 +32,14 @@ pub struct AppState {
     pub queued_seen: AtomicU64,
     /// When `queued_seen` was refreshed.
     pub queued_seen_at: std::sync::atomic::AtomicI64,
+    /// This replica's metrics.
+    pub metrics: Arc<crate::telemetry::Registry>,
+    /// Start of this process, seconds since the Unix epoch.
+    pub started_unix: f64,
+    /// The status board's last minute of counter samples.
+    pub samples: crate::status::Samples,
+    /// Store-wide job counts as last read for `/metrics` and `/status`, and when (ms).
+    pub counts_cache: tokio::sync::Mutex<Option<(i64, ndf_store::JobCounts)>>,
 }
 
 impl std::fmt::Debug for AppState {

@@ -8,9 +8,11 @@ use std::time::Duration;
 
 use hmac::{KeyInit, Mac};
 use tokio::sync::watch;
+use tracing::Instrument;
 
 use crate::api::JobView;
 use crate::state::AppState;
+use crate::telemetry::trace;
 use crate::util::now_millis;
 
 /// Header with the Unix time (seconds) the signature covers.
@@ -100,16 +102,38 @@ async fn deliver(state: &AppState, client: &reqwest::Client, secret: &str, job: 
     let body = serde_json::to_vec(&JobView::of(job)).unwrap_or_default();
     let ts = now_millis() / 1000;
     let sig = signature(secret, ts, &body);
+    let attempt = job.webhook.attempts + 1;
+    // A client span in the job's trace; its context travels in `traceparent`.
+    let span = tracing::info_span!(
+        "webhook",
+        otel.name = "POST webhook",
+        otel.kind = "client",
+        otel.status_code = tracing::field::Empty,
+        http.request.method = "POST",
+        http.response.status_code = tracing::field::Empty,
+        ndf.job.id = %job.id,
+        ndf.webhook.attempt = attempt,
+    );
+    trace::set_parent(
+        &span,
+        trace::context_from_traceparent(job.traceparent.as_deref()),
+    );
+    let mut headers = axum::http::HeaderMap::new();
+    trace::inject(&span, &mut headers);
     let result = client
         .post(url)
+        .headers(headers)
         .header("content-type", "application/json")
         .header(TIMESTAMP_HEADER, ts.to_string())
         .header(SIGNATURE_HEADER, sig)
         .header("x-ndf-job-id", job.id.to_string())
         .body(body)
         .send()
+        .instrument(span.clone())
         .await;
-    let attempt = job.webhook.attempts + 1;
+    if let Ok(r) = &result {
+        span.record("http.response.status_code", r.status().as_u16());
+    }
     let (ok, error) = match result {
         Ok(r) if r.status().is_success() => (true, None),
         Ok(r) => (false, Some(format!("HTTP {}", r.status().as_u16()))),
@@ -117,6 +141,17 @@ async fn deliver(state: &AppState, client: &reqwest::Client, secret: &str, job: 
     };
     let next = (!ok && attempt < state.config.webhook_max_attempts)
         .then(|| now_millis() + backoff_ms(attempt));
+    let outcome = match (ok, next.is_some()) {
+        (true, _) => "delivered",
+        (false, true) => "retried",
+        (false, false) => "failed",
+    };
+    if !ok {
+        span.record("otel.status_code", "ERROR");
+    }
+    state
+        .metrics
+        .inc(crate::telemetry::Metric::WebhookDeliveries, &[outcome]);
     record(state, job, ok, next, error).await;
 }
 

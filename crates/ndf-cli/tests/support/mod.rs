@@ -150,6 +150,10 @@ pub struct Server {
     pub base: String,
     /// What it printed on stderr so far (shown when a test fails).
     pub log: Arc<Mutex<String>>,
+    /// What it printed on stdout so far (its log lines).
+    pub out: Arc<Mutex<String>>,
+    /// `http://ADDR` of its admin listener once it printed one.
+    admin: Arc<Mutex<Option<String>>>,
     backend: Backend,
     args: Vec<String>,
     env: Vec<(String, String)>,
@@ -205,6 +209,8 @@ impl Server {
             child: None,
             base: String::new(),
             log: Arc::new(Mutex::new(String::new())),
+            out: Arc::new(Mutex::new(String::new())),
+            admin: Arc::new(Mutex::new(None)),
             backend: backend.clone(),
             args: opts.args,
             env: opts.env,
@@ -226,21 +232,41 @@ impl Server {
         for (k, v) in self.backend.env().into_iter().chain(self.env.clone()) {
             cmd.env(k, v);
         }
-        cmd.env(
-            "NDF_LOG",
-            std::env::var("NDF_TEST_LOG").unwrap_or_else(|_| "warn".into()),
-        );
+        if !self.env.iter().any(|(k, _)| k == "NDF_LOG") {
+            cmd.env(
+                "NDF_LOG",
+                std::env::var("NDF_TEST_LOG").unwrap_or_else(|_| "warn".into()),
+            );
+        }
         cmd.stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("spawn ndf");
         let stderr = child.stderr.take().expect("stderr");
+        let stdout = child.stdout.take().expect("stdout");
+        let out = self.out.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Ok(mut o) = out.lock()
+                    && o.len() < (16 << 20)
+                {
+                    o.push_str(&line);
+                    o.push('\n');
+                }
+            }
+        });
         let (tx, rx) = std::sync::mpsc::channel::<String>();
         let log = self.log.clone();
+        let admin = self.admin.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if let Some(addr) = line.strip_prefix("ndf: listening on ") {
                     let _ = tx.send(addr.trim().to_owned());
+                }
+                if let Some(addr) = line.strip_prefix("ndf: admin listening on ")
+                    && let Ok(mut a) = admin.lock()
+                {
+                    *a = Some(addr.trim().to_owned());
                 }
                 if let Ok(mut l) = log.lock()
                     && l.len() < (4 << 20)
@@ -307,6 +333,27 @@ impl Server {
     /// The log so far.
     pub fn log_text(&self) -> String {
         self.log.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    /// Everything printed on stdout so far (the log lines).
+    pub fn stdout_text(&self) -> String {
+        self.out.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    /// `admin base + path`, waiting up to 30 s for the admin listener to come up.
+    pub fn admin_url(&self, path: &str) -> String {
+        let start = Instant::now();
+        loop {
+            if let Some(a) = self.admin.lock().ok().and_then(|a| a.clone()) {
+                return format!("{a}{path}");
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "no admin listener; log:\n{}",
+                self.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 }
 
@@ -387,4 +434,115 @@ impl Server {
             std::thread::sleep(Duration::from_millis(20));
         }
     }
+}
+
+mod rc4_writer {
+    //! The writer side of the standard security handler, R3 / RC4-128 (Algorithms 2, 3, 5 and
+    //! the per-object key of Algorithm 1), copied from ndf-extract's hostile tests.
+    use md5::{Digest, Md5};
+
+    const PAD: [u8; 32] = [
+        0x28, 0xBF, 0x4E, 0x5E, 0x4E, 0x75, 0x8A, 0x41, 0x64, 0x00, 0x4E, 0x56, 0xFF, 0xFA, 0x01,
+        0x08, 0x2E, 0x2E, 0x00, 0xB6, 0xD0, 0x68, 0x3E, 0x80, 0x2F, 0x0C, 0xA9, 0xFE, 0x64, 0x53,
+        0x69, 0x7A,
+    ];
+    pub(super) const ID0: [u8; 16] = *b"service-test-id!";
+    pub(super) const P: i32 = -3904;
+
+    fn md5(parts: &[&[u8]]) -> [u8; 16] {
+        let mut h = Md5::new();
+        for p in parts {
+            h.update(p);
+        }
+        h.finalize().into()
+    }
+
+    fn pad32(pw: &[u8]) -> Vec<u8> {
+        let n = pw.len().min(32);
+        let mut out = pw[..n].to_vec();
+        out.extend_from_slice(&PAD[..32 - n]);
+        out
+    }
+
+    pub(super) fn rc4(key: &[u8], data: &mut [u8]) {
+        let mut s: [u8; 256] = core::array::from_fn(|i| i as u8);
+        let mut j = 0u8;
+        for i in 0..256 {
+            j = j.wrapping_add(s[i]).wrapping_add(key[i % key.len()]);
+            s.swap(i, usize::from(j));
+        }
+        let (mut i, mut j) = (0u8, 0u8);
+        for b in data {
+            i = i.wrapping_add(1);
+            j = j.wrapping_add(s[usize::from(i)]);
+            s.swap(usize::from(i), usize::from(j));
+            *b ^= s[usize::from(s[usize::from(i)].wrapping_add(s[usize::from(j)]))];
+        }
+    }
+
+    fn rounds(key: &[u8], data: &mut [u8]) {
+        for i in 1..=19u8 {
+            let k: Vec<u8> = key.iter().map(|b| b ^ i).collect();
+            rc4(&k, data);
+        }
+    }
+
+    /// (/O, /U, file key) for a 128-bit R3 handler.
+    pub(super) fn make(user: &[u8], owner: &[u8]) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
+        let n = 16;
+        let mut h = md5(&[&pad32(owner)]);
+        for _ in 0..50 {
+            h = md5(&[&h]);
+        }
+        let mut o = pad32(user);
+        rc4(&h[..n], &mut o);
+        rounds(&h[..n], &mut o);
+        let mut key = md5(&[&pad32(user), &o, &P.to_le_bytes(), &ID0]);
+        for _ in 0..50 {
+            key = md5(&[&key[..n]]);
+        }
+        let key = key[..n].to_vec();
+        let mut u = md5(&[&PAD, &ID0]).to_vec();
+        rc4(&key, &mut u);
+        rounds(&key, &mut u);
+        u.extend_from_slice(&[0xA5; 16]);
+        (o, u, key)
+    }
+
+    /// Encrypt a stream of object `num` (generation 0).
+    pub(super) fn encrypt(key: &[u8], num: u32, plain: &[u8]) -> Vec<u8> {
+        let h = md5(&[key, &num.to_le_bytes()[..3], &[0, 0]]);
+        let mut out = plain.to_vec();
+        rc4(&h[..(key.len() + 5).min(16)], &mut out);
+        out
+    }
+
+    pub(super) fn hex(b: &[u8]) -> String {
+        b.iter().map(|x| format!("{x:02X}")).collect()
+    }
+}
+
+/// A document with one page per text, RC4-128 encrypted with the user password `password`.
+pub fn encrypted_doc_with(password: &[u8], texts: &[&str]) -> Vec<u8> {
+    use ndf_testkit::{PageSpec, PdfWriter, page_num, write_doc};
+    let (o, u, key) = rc4_writer::make(password, b"owner");
+    let pages: Vec<PageSpec> = texts.iter().map(|t| PageSpec::text(t)).collect();
+    let encrypted: Vec<PageSpec> = pages
+        .iter()
+        .enumerate()
+        .map(|(i, p)| PageSpec::content(rc4_writer::encrypt(&key, page_num(i) + 1, &p.content)))
+        .collect();
+    let mut w = PdfWriter::new();
+    write_doc(&mut w, &encrypted, None);
+    w.obj(
+        5,
+        format!(
+            "<< /Filter /Standard /V 2 /R 3 /Length 128 /P {} /O <{}> /U <{}> >>",
+            rc4_writer::P,
+            rc4_writer::hex(&o),
+            rc4_writer::hex(&u)
+        ),
+    );
+    let id = rc4_writer::hex(&rc4_writer::ID0);
+    w.finish(1, &format!("/Encrypt 5 0 R /ID [<{id}> <{id}>]"))
 }
