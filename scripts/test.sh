@@ -2,8 +2,11 @@
 # The whole test suite. README's second command; .ci/run calls this script.
 #
 # Installs what it needs on a fresh Debian machine (poppler-utils for the pdftotext reference
-# checks; PostgreSQL and seaweedfs through scripts/services.sh) and runs: formatting, clippy with warnings as errors, every workspace test (unit,
-# property, hostile-input, corpus, snapshot, schema, CLI), and a build of the fuzz targets.
+# checks; Prometheus, Alertmanager and chromium for the observability tests; PostgreSQL and
+# seaweedfs through scripts/services.sh) and runs: formatting, clippy with warnings as errors,
+# the Prometheus rules / Alertmanager / dashboard checks, every workspace test (unit, property,
+# hostile-input, corpus, snapshot, schema, CLI, service), a build of the fuzz targets and
+# cargo-deny.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,7 +29,7 @@ apt_install() {
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 }
-apt_install poppler-utils
+apt_install poppler-utils prometheus prometheus-alertmanager chromium fonts-dejavu-core
 
 # --- checks -------------------------------------------------------------------------------
 log "cargo fmt --check"
@@ -34,6 +37,9 @@ cargo fmt --all -- --check
 
 log "cargo clippy (warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+
+log "alerting rules, Alertmanager and dashboard (promtool, amtool)"
+bash scripts/check-deploy.sh
 
 # Real PostgreSQL and an S3-compatible server (seaweedfs, which checks signatures) on
 # loopback for the scale-out backend; torn down on exit whatever happens.
