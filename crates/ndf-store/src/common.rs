@@ -118,6 +118,8 @@ macro_rules! impl_job_store {
                         .bind(now)
                         .bind(job.expires_at)
                         .bind(job.traceparent.as_deref())
+                        .bind(&job.tenant)
+                        .bind(job.data_key.as_deref())
                         .fetch_optional(&self.pool)
                         .await
                         .map_err(|e| match crate::error::db(e) {
@@ -165,6 +167,7 @@ macro_rules! impl_job_store {
 
             async fn list(
                 &self,
+                tenant: &str,
                 state: Option<crate::JobState>,
                 limit: u32,
                 before: Option<crate::JobId>,
@@ -172,14 +175,17 @@ macro_rules! impl_job_store {
                 use crate::sql;
                 let limit = crate::common::list_limit(limit);
                 let query = match (state, before) {
-                    (None, None) => sqlx::query(sql::LIST).bind(limit),
-                    (None, Some(before)) => {
-                        sqlx::query(sql::LIST_BEFORE).bind($enc(before)).bind(limit)
-                    }
+                    (None, None) => sqlx::query(sql::LIST).bind(tenant).bind(limit),
+                    (None, Some(before)) => sqlx::query(sql::LIST_BEFORE)
+                        .bind(tenant)
+                        .bind($enc(before))
+                        .bind(limit),
                     (Some(state), None) => sqlx::query(sql::LIST_STATE)
+                        .bind(tenant)
                         .bind(state.as_str())
                         .bind(limit),
                     (Some(state), Some(before)) => sqlx::query(sql::LIST_STATE_BEFORE)
+                        .bind(tenant)
                         .bind(state.as_str())
                         .bind($enc(before))
                         .bind(limit),
@@ -444,6 +450,55 @@ macro_rules! impl_job_store {
                     .map_err(crate::error::db)?;
                 counts.lease_expired = u64::try_from(expired).unwrap_or(0);
                 Ok(counts)
+            }
+
+            async fn tenant_job_ids(
+                &self,
+                tenant: &str,
+                limit: u32,
+            ) -> Result<Vec<crate::JobId>, crate::StoreError> {
+                use crate::sql::JobRow as _;
+                sqlx::query(crate::sql::TENANT_JOB_IDS)
+                    .bind(tenant)
+                    .bind(i64::from(limit.clamp(1, 10_000)))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(crate::error::db)?
+                    .iter()
+                    .map(|r| r.uuid("id"))
+                    .collect()
+            }
+
+            async fn keyed_jobs(
+                &self,
+                after: Option<crate::JobId>,
+                limit: u32,
+            ) -> Result<Vec<(crate::JobId, Vec<u8>)>, crate::StoreError> {
+                use crate::sql::JobRow as _;
+                sqlx::query(crate::sql::KEYED_JOBS)
+                    .bind($enc(after.unwrap_or_else(uuid::Uuid::nil)))
+                    .bind(i64::from(limit.clamp(1, 10_000)))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(crate::error::db)?
+                    .iter()
+                    .map(|r| Ok((r.uuid("id")?, r.opt_bytes("data_key")?.unwrap_or_default())))
+                    .collect()
+            }
+
+            async fn set_data_key(
+                &self,
+                id: crate::JobId,
+                wrapped: &[u8],
+            ) -> Result<bool, crate::StoreError> {
+                // An empty key shreds: the column becomes NULL.
+                let done = sqlx::query(crate::sql::SET_DATA_KEY)
+                    .bind($enc(id))
+                    .bind((!wrapped.is_empty()).then_some(wrapped))
+                    .execute(&self.pool)
+                    .await
+                    .map_err(crate::error::db)?;
+                Ok(done.rows_affected() > 0)
             }
 
             async fn ping(&self) -> Result<(), crate::StoreError> {

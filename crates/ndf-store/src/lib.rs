@@ -5,6 +5,8 @@
 //!   (`postgres://…`, shared by many stateless replicas).
 //! - [`BlobStore`]: a local directory (`file://DIR`) or S3-compatible object storage
 //!   (`s3://bucket/prefix`).
+//! - [`AuditLog`]: the append-only, hash-chained audit log, in the job store's database
+//!   (module [`audit`] documents the hash and the verifier).
 //!
 //! Guarantees: a job is created once per idempotency key; a job is leased by one worker at a
 //! time (lease token = fencing token) and finished at most once; a worker that dies loses its
@@ -15,10 +17,13 @@
 //! All times are [`Millis`] supplied by the caller (`now`), never the database clock, so both
 //! backends behave identically and tests are deterministic.
 
+pub mod audit;
+mod audit_store;
 mod blob_fs;
 mod blob_s3;
 mod common;
 mod error;
+mod keys;
 mod migrate;
 mod redact;
 mod sql;
@@ -31,9 +36,15 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use bytes::Bytes;
 
+pub use audit::{
+    AuditAction, AuditEvent, AuditLog, AuditRecord, ChainHead, GENESIS_HASH, Problem, ProblemKind,
+    Verifier, VerifyReport, verify, verify_store,
+};
+pub use audit_store::{PgAuditLog, SqliteAuditLog};
 pub use blob_fs::DirBlobStore;
 pub use blob_s3::S3BlobStore;
 pub use error::StoreError;
+pub use keys::{ApiKey, KeyStore};
 pub use redact::redact_url;
 pub use store_pg::PgJobStore;
 pub use store_sqlite::SqliteJobStore;
@@ -75,10 +86,11 @@ pub trait JobStore: Send + Sync + std::fmt::Debug + 'static {
     ) -> Result<CreateOutcome, StoreError>;
     /// The job, or `None` when unknown.
     async fn get(&self, id: JobId) -> Result<Option<Job>, StoreError>;
-    /// Newest first; `before` is a cursor (the last id of the previous page); `limit` is clamped
-    /// to `1..=1000`.
+    /// A tenant's jobs, newest first; `before` is a cursor (the last id of the previous page);
+    /// `limit` is clamped to `1..=1000`.
     async fn list(
         &self,
+        tenant: &str,
         state: Option<JobState>,
         limit: u32,
         before: Option<JobId>,
@@ -142,6 +154,17 @@ pub trait JobStore: Send + Sync + std::fmt::Debug + 'static {
     ) -> Result<(), StoreError>;
     /// Jobs per state, for metrics and health.
     async fn counts(&self, now: Millis) -> Result<JobCounts, StoreError>;
+    /// Ids of a tenant's jobs, oldest first, at most `limit` (for erasing a tenant).
+    async fn tenant_job_ids(&self, tenant: &str, limit: u32) -> Result<Vec<JobId>, StoreError>;
+    /// Jobs holding a wrapped data key, by id after `after` (for re-wrapping under a new
+    /// master key).
+    async fn keyed_jobs(
+        &self,
+        after: Option<JobId>,
+        limit: u32,
+    ) -> Result<Vec<(JobId, Vec<u8>)>, StoreError>;
+    /// Replace a job's wrapped data key (re-wrapped under the current master key).
+    async fn set_data_key(&self, id: JobId, wrapped: &[u8]) -> Result<bool, StoreError>;
     /// Checks that the database answers.
     async fn ping(&self) -> Result<(), StoreError>;
 }
@@ -177,6 +200,44 @@ pub async fn open_job_store(
     } else {
         Err(StoreError::Invalid(format!(
             "unsupported job store URL {} (expected sqlite://PATH or postgres://…)",
+            redact_url(url)
+        )))
+    }
+}
+
+/// Opens a job store and the key store of the same database (one pool).
+pub async fn open_job_and_key_store(
+    url: &str,
+    options: &StoreOptions,
+) -> Result<(Arc<dyn JobStore>, Arc<dyn KeyStore>), StoreError> {
+    if url.starts_with("sqlite:") {
+        let s = Arc::new(SqliteJobStore::open(url, options).await?);
+        Ok((s.clone(), s))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let s = Arc::new(PgJobStore::open(url, options).await?);
+        Ok((s.clone(), s))
+    } else {
+        Err(StoreError::Invalid(format!(
+            "unsupported job store URL {} (expected sqlite://PATH or postgres://…)",
+            redact_url(url)
+        )))
+    }
+}
+
+/// Opens the audit log in the database of a job store URL (same forms as [`open_job_store`];
+/// runs pending migrations). Opening the job store and the audit log on one URL gives two
+/// pools on one database, except `sqlite::memory:`, which is private to each.
+pub async fn open_audit_log(
+    url: &str,
+    options: &StoreOptions,
+) -> Result<Arc<dyn AuditLog>, StoreError> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(SqliteAuditLog::open(url, options).await?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(PgAuditLog::open(url, options).await?))
+    } else {
+        Err(StoreError::Invalid(format!(
+            "unsupported audit log URL {} (expected sqlite://PATH or postgres://…)",
             redact_url(url)
         )))
     }

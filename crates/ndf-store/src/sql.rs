@@ -15,7 +15,7 @@ macro_rules! job_columns {
          max_attempts, pages_done, pages_total, result_bytes, error_code, error_message, \
          created_at, updated_at, started_at, finished_at, expires_at, lease_owner, \
          lease_expires_at, lease_token, traceparent, webhook_attempts, webhook_next_attempt_at, \
-         webhook_delivered_at, webhook_last_error"
+         webhook_delivered_at, webhook_last_error, tenant, data_key"
     };
 }
 
@@ -70,12 +70,12 @@ pub(crate) const FAIL_POISONED: &str = "UPDATE ndf_jobs SET state = 'failed', \
      WHERE state = 'running' AND lease_expires_at <= $1 AND attempts >= max_attempts";
 
 /// $1 id, $2 options, $3 callback_url, $4 idempotency_key, $5 body_sha256, $6 input_bytes,
-/// $7 max_attempts, $8 now, $9 expires_at, $10 traceparent.
+/// $7 max_attempts, $8 now, $9 expires_at, $10 traceparent, $11 tenant, $12 data_key.
 pub(crate) const INSERT: &str = concat!(
     "INSERT INTO ndf_jobs (id, state, options, callback_url, idempotency_key, body_sha256, \
      input_bytes, attempts, max_attempts, pages_done, created_at, updated_at, expires_at, \
-     traceparent, webhook_attempts) \
-     VALUES ($1, 'queued', $2, $3, $4, $5, $6, 0, $7, 0, $8, $8, $9, $10, 0) \
+     traceparent, webhook_attempts, tenant, data_key) \
+     VALUES ($1, 'queued', $2, $3, $4, $5, $6, 0, $7, 0, $8, $8, $9, $10, 0, $11, $12) \
      ON CONFLICT (idempotency_key) DO NOTHING RETURNING ",
     job_columns!()
 );
@@ -87,27 +87,36 @@ pub(crate) const GET_BY_KEY: &str = concat!(
     " FROM ndf_jobs WHERE idempotency_key = $1"
 );
 
-/// list() variants (separate statements so each gets a good plan). $N limit last.
+/// list() variants (separate statements so each gets a good plan); $1 tenant, limit last.
 pub(crate) const LIST: &str = concat!(
     "SELECT ",
     job_columns!(),
-    " FROM ndf_jobs ORDER BY id DESC LIMIT $1"
+    " FROM ndf_jobs WHERE tenant = $1 ORDER BY id DESC LIMIT $2"
 );
 pub(crate) const LIST_BEFORE: &str = concat!(
     "SELECT ",
     job_columns!(),
-    " FROM ndf_jobs WHERE id < $1 ORDER BY id DESC LIMIT $2"
+    " FROM ndf_jobs WHERE tenant = $1 AND id < $2 ORDER BY id DESC LIMIT $3"
 );
 pub(crate) const LIST_STATE: &str = concat!(
     "SELECT ",
     job_columns!(),
-    " FROM ndf_jobs WHERE state = $1 ORDER BY id DESC LIMIT $2"
+    " FROM ndf_jobs WHERE tenant = $1 AND state = $2 ORDER BY id DESC LIMIT $3"
 );
 pub(crate) const LIST_STATE_BEFORE: &str = concat!(
     "SELECT ",
     job_columns!(),
-    " FROM ndf_jobs WHERE state = $1 AND id < $2 ORDER BY id DESC LIMIT $3"
+    " FROM ndf_jobs WHERE tenant = $1 AND state = $2 AND id < $3 ORDER BY id DESC LIMIT $4"
 );
+
+/// $1 tenant, $2 limit: ids of a tenant's jobs (erasure).
+pub(crate) const TENANT_JOB_IDS: &str =
+    "SELECT id FROM ndf_jobs WHERE tenant = $1 ORDER BY id LIMIT $2";
+/// $1 after id (or the nil id), $2 limit: jobs holding a data key (master-key rotation).
+pub(crate) const KEYED_JOBS: &str = "SELECT id, data_key FROM ndf_jobs \
+     WHERE data_key IS NOT NULL AND id > $1 ORDER BY id LIMIT $2";
+/// $1 id, $2 the re-wrapped data key.
+pub(crate) const SET_DATA_KEY: &str = "UPDATE ndf_jobs SET data_key = $2 WHERE id = $1";
 
 /// $1 id, $2 token, $3 now, $4 lease expiry, $5 pages_done, $6 pages_total.
 pub(crate) const HEARTBEAT: &str = "UPDATE ndf_jobs SET lease_expires_at = $4, pages_done = $5, \
@@ -214,6 +223,7 @@ pub(crate) trait JobRow {
     fn text(&self, col: &str) -> Result<String, StoreError>;
     fn opt_text(&self, col: &str) -> Result<Option<String>, StoreError>;
     fn opt_uuid(&self, col: &str) -> Result<Option<uuid::Uuid>, StoreError>;
+    fn opt_bytes(&self, col: &str) -> Result<Option<Vec<u8>>, StoreError>;
     fn uuid(&self, col: &str) -> Result<uuid::Uuid, StoreError> {
         self.opt_uuid(col)?
             .ok_or_else(|| StoreError::Corrupt(format!("column {col} is NULL")))
@@ -282,6 +292,8 @@ pub(crate) fn job_from_row<R: JobRow>(row: &R) -> Result<Job, StoreError> {
         lease_owner: row.opt_text("lease_owner")?,
         lease_expires_at: row.opt_i64("lease_expires_at")?,
         traceparent: row.opt_text("traceparent")?,
+        tenant: row.text("tenant")?,
+        data_key: row.opt_bytes("data_key")?,
         webhook: WebhookState {
             attempts: u32_col(row, "webhook_attempts")?,
             next_attempt_at: row.opt_i64("webhook_next_attempt_at")?,
@@ -297,7 +309,7 @@ mod tests {
 
     #[test]
     fn statements_are_assembled() {
-        assert!(LEASE_PG.ends_with("lease_token, traceparent, webhook_attempts, webhook_next_attempt_at, webhook_delivered_at, webhook_last_error"));
+        assert!(LEASE_PG.ends_with("lease_token, traceparent, webhook_attempts, webhook_next_attempt_at, webhook_delivered_at, webhook_last_error, tenant, data_key"));
         assert!(LEASE_PG.contains("LIMIT 1 FOR UPDATE SKIP LOCKED)"));
         assert!(!LEASE_SQLITE.contains("SKIP LOCKED"));
         assert!(WEBHOOKS_DUE_PG.contains("LIMIT $5 FOR UPDATE SKIP LOCKED)"));

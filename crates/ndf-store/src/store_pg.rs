@@ -87,6 +87,9 @@ impl JobRow for PgRow {
     fn opt_text(&self, col: &str) -> Result<Option<String>, StoreError> {
         self.try_get(col).map_err(db)
     }
+    fn opt_bytes(&self, col: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.try_get(col).map_err(db)
+    }
     fn opt_uuid(&self, col: &str) -> Result<Option<uuid::Uuid>, StoreError> {
         self.try_get(col).map_err(db)
     }

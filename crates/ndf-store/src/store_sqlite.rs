@@ -145,6 +145,9 @@ impl JobRow for SqliteRow {
     fn opt_text(&self, col: &str) -> Result<Option<String>, StoreError> {
         self.try_get(col).map_err(db)
     }
+    fn opt_bytes(&self, col: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.try_get(col).map_err(db)
+    }
     fn opt_uuid(&self, col: &str) -> Result<Option<uuid::Uuid>, StoreError> {
         let text: Option<String> = self.try_get(col).map_err(db)?;
         text.map(|t| {
@@ -204,7 +207,8 @@ mod tests {
             (sql::WEBHOOKS_DUE_SQLITE, "ndf_jobs_webhook_due"),
             (sql::FAIL_POISONED, "ndf_jobs_state_id"),
             (sql::EXPIRED, "ndf_jobs_expires_at"),
-            (sql::LIST_STATE_BEFORE, "ndf_jobs_state_id"),
+            (sql::LIST_STATE_BEFORE, "ndf_jobs_tenant_state_id"),
+            (sql::LIST_BEFORE, "ndf_jobs_tenant_id"),
         ];
         for (statement, index) in cases {
             let plan: Vec<String> = sqlx::query(sqlx::AssertSqlSafe(format!(

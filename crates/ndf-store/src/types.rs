@@ -98,8 +98,13 @@ pub struct NewJob {
     pub max_attempts: u32,
     /// When the job and its blobs may be swept.
     pub expires_at: Millis,
-    /// W3C traceparent of the submitting request, stored for later issues.
+    /// W3C traceparent of the submitting request (the job's spans continue its trace).
     pub traceparent: Option<String>,
+    /// The tenant the job belongs to.
+    pub tenant: String,
+    /// The job's data key wrapped under a master key (encryption at rest); deleting the job
+    /// deletes it.
+    pub data_key: Option<Vec<u8>>,
 }
 
 impl fmt::Debug for NewJob {
@@ -116,6 +121,8 @@ impl fmt::Debug for NewJob {
             .field("max_attempts", &self.max_attempts)
             .field("expires_at", &self.expires_at)
             .field("traceparent", &self.traceparent)
+            .field("tenant", &self.tenant)
+            .field("data_key", &self.data_key.as_ref().map(|_| "<wrapped>"))
             .finish()
     }
 }
@@ -188,6 +195,10 @@ pub struct Job {
     pub lease_expires_at: Option<Millis>,
     /// W3C traceparent of the submitting request.
     pub traceparent: Option<String>,
+    /// The tenant the job belongs to.
+    pub tenant: String,
+    /// The job's wrapped data key, if its data is encrypted.
+    pub data_key: Option<Vec<u8>>,
     /// Webhook delivery progress.
     pub webhook: WebhookState,
 }
@@ -219,6 +230,8 @@ impl fmt::Debug for Job {
             .field("lease_owner", &self.lease_owner)
             .field("lease_expires_at", &self.lease_expires_at)
             .field("traceparent", &self.traceparent)
+            .field("tenant", &self.tenant)
+            .field("data_key", &self.data_key.as_ref().map(|_| "<wrapped>"))
             .field("webhook", &self.webhook)
             .finish()
     }
@@ -394,6 +407,8 @@ mod tests {
             max_attempts: 3,
             expires_at: 0,
             traceparent: None,
+            tenant: "default".into(),
+            data_key: None,
         };
         let text = format!("{job:?}");
         assert!(!text.contains("hunter2") && !text.contains("pw@") && !text.contains("abc"));

@@ -39,21 +39,27 @@ fn service_env(var: &str) -> Option<String> {
 
 struct SqliteHarness {
     store: Arc<dyn JobStore>,
+    keys: Arc<dyn ndf_store::KeyStore>,
     _dir: tempfile::TempDir,
 }
 
 async fn sqlite_store() -> SqliteHarness {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("jobs.db").display());
-    let store = ndf_store::open_job_store(&url, &store_options())
+    let (store, keys) = ndf_store::open_job_and_key_store(&url, &store_options())
         .await
         .unwrap();
-    SqliteHarness { store, _dir: dir }
+    SqliteHarness {
+        store,
+        keys,
+        _dir: dir,
+    }
 }
 
 /// A job store in a fresh PostgreSQL schema of its own (tests run in parallel).
 struct PgHarness {
     store: Arc<dyn JobStore>,
+    keys: Arc<dyn ndf_store::KeyStore>,
     url: String,
     schema: String,
 }
@@ -72,15 +78,22 @@ async fn pg_store() -> Option<PgHarness> {
         .await
         .unwrap();
     admin.close().await.unwrap();
-    let store = ndf_store::open_job_store(&with_search_path(&url, &schema), &store_options())
-        .await
-        .unwrap();
-    Some(PgHarness { store, url, schema })
+    let (store, keys) =
+        ndf_store::open_job_and_key_store(&with_search_path(&url, &schema), &store_options())
+            .await
+            .unwrap();
+    Some(PgHarness {
+        store,
+        keys,
+        url,
+        schema,
+    })
 }
 
 impl PgHarness {
     async fn drop_schema(self) {
         drop(self.store);
+        drop(self.keys);
         let mut admin = sqlx::PgConnection::connect(&self.url).await.unwrap();
         sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
             "DROP SCHEMA {} CASCADE",
@@ -192,6 +205,19 @@ macro_rules! s3_blob_tests {
     };
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_tenants_keys_and_counters() {
+    let h = sqlite_store().await;
+    suite::jobs::tenants_keys_and_counters(h.store.clone(), h.keys.clone()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_tenants_keys_and_counters() {
+    let Some(h) = pg_store().await else { return };
+    suite::jobs::tenants_keys_and_counters(h.store.clone(), h.keys.clone()).await;
+    h.drop_schema().await;
+}
+
 for_each_job_test!(sqlite_job_tests);
 for_each_job_test!(postgres_job_tests);
 for_each_blob_test!(dir_blob_tests);
@@ -238,7 +264,7 @@ mod sqlite_extra {
                 .await
                 .unwrap(),
         );
-        assert_eq!((versions, mode.as_str()), (1, "wal"));
+        assert_eq!((versions, mode.as_str()), (3, "wal"));
     }
 
     #[tokio::test]
@@ -423,7 +449,7 @@ mod postgres_extra {
         .fetch_one(&mut admin)
         .await
         .unwrap();
-        assert_eq!(versions, 1);
+        assert_eq!(versions, 3);
         sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
             .execute(&mut admin)
             .await

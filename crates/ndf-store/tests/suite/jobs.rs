@@ -23,6 +23,8 @@ pub(crate) fn new_job(key: Option<&str>, body: &str) -> NewJob {
         max_attempts: 3,
         expires_at: T0 + 24 * 60 * MIN,
         traceparent: Some("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".into()),
+        tenant: "default".into(),
+        data_key: Some(b"wrapped data key".to_vec()),
     }
 }
 
@@ -108,29 +110,45 @@ pub(crate) async fn create_get_list(store: Arc<dyn JobStore>) {
         ids.push(create(&store, &new_job(None, "b"), T0 + i).await.id);
     }
     // Newest first, paged by cursor.
-    let page1 = store.list(None, 2, None).await.unwrap();
+    let page1 = store.list("default", None, 2, None).await.unwrap();
     assert_eq!(
         page1.iter().map(|j| j.id).collect::<Vec<_>>(),
         [ids[4], ids[3]]
     );
-    let page2 = store.list(None, 2, Some(ids[3])).await.unwrap();
+    let page2 = store.list("default", None, 2, Some(ids[3])).await.unwrap();
     assert_eq!(
         page2.iter().map(|j| j.id).collect::<Vec<_>>(),
         [ids[2], ids[1]]
     );
-    let page3 = store.list(None, 2, Some(ids[1])).await.unwrap();
+    let page3 = store.list("default", None, 2, Some(ids[1])).await.unwrap();
     assert_eq!(page3.iter().map(|j| j.id).collect::<Vec<_>>(), [ids[0]]);
-    assert!(store.list(None, 2, Some(ids[0])).await.unwrap().is_empty());
+    assert!(
+        store
+            .list("default", None, 2, Some(ids[0]))
+            .await
+            .unwrap()
+            .is_empty()
+    );
     // Limits are clamped to 1..=1000.
-    assert_eq!(store.list(None, 0, None).await.unwrap().len(), 1);
-    assert_eq!(store.list(None, u32::MAX, None).await.unwrap().len(), 5);
+    assert_eq!(store.list("default", None, 0, None).await.unwrap().len(), 1);
+    assert_eq!(
+        store
+            .list("default", None, u32::MAX, None)
+            .await
+            .unwrap()
+            .len(),
+        5
+    );
     // State filter, with and without cursor.
     let leased = lease(&store, "w", T0 + 10).await;
     assert_eq!(leased.job.id, ids[0]);
-    let running = store.list(Some(JobState::Running), 10, None).await.unwrap();
+    let running = store
+        .list("default", Some(JobState::Running), 10, None)
+        .await
+        .unwrap();
     assert_eq!(running.iter().map(|j| j.id).collect::<Vec<_>>(), [ids[0]]);
     let queued = store
-        .list(Some(JobState::Queued), 10, Some(ids[3]))
+        .list("default", Some(JobState::Queued), 10, Some(ids[3]))
         .await
         .unwrap();
     assert_eq!(
@@ -139,7 +157,7 @@ pub(crate) async fn create_get_list(store: Arc<dyn JobStore>) {
     );
     assert!(
         store
-            .list(Some(JobState::Failed), 10, None)
+            .list("default", Some(JobState::Failed), 10, None)
             .await
             .unwrap()
             .is_empty()
@@ -171,7 +189,10 @@ pub(crate) async fn idempotency(store: Arc<dyn JobStore>) {
     create(&store, &new_job(Some("key-2"), "body"), T0).await;
     create(&store, &new_job(None, "body"), T0).await;
     create(&store, &new_job(None, "body"), T0).await;
-    assert_eq!(store.list(None, 100, None).await.unwrap().len(), 4);
+    assert_eq!(
+        store.list("default", None, 100, None).await.unwrap().len(),
+        4
+    );
     // Reusing a job id is a store conflict, not a silent overwrite.
     let err = store
         .create(first.id, &new_job(None, "x"), T0)
@@ -228,7 +249,10 @@ pub(crate) async fn idempotency_race(store: Arc<dyn JobStore>) {
         }
     }
     assert_eq!((created, existing, ids.len()), (1, 19, 1));
-    assert_eq!(store.list(None, 100, None).await.unwrap().len(), 1);
+    assert_eq!(
+        store.list("default", None, 100, None).await.unwrap().len(),
+        1
+    );
 }
 
 pub(crate) async fn lease_order(store: Arc<dyn JobStore>) {
@@ -651,7 +675,13 @@ pub(crate) async fn delete(store: Arc<dyn JobStore>) {
     assert!(store.delete(job.id).await.unwrap());
     assert!(!store.delete(job.id).await.unwrap());
     assert!(store.get(job.id).await.unwrap().is_none());
-    assert!(store.list(None, 10, None).await.unwrap().is_empty());
+    assert!(
+        store
+            .list("default", None, 10, None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert!(!store.delete(id()).await.unwrap());
 }
 
@@ -902,6 +932,119 @@ pub(crate) async fn counts(store: Arc<dyn JobStore>) {
 }
 
 /// Every job-store test, by name (used by the harness macro).
+/// Tenants see only their jobs; data keys are stored, listed for rotation and replaced; API
+/// keys and shared counters.
+pub(crate) async fn tenants_keys_and_counters(
+    store: Arc<dyn JobStore>,
+    keys: Arc<dyn ndf_store::KeyStore>,
+) {
+    let mut a = new_job(None, "a");
+    a.tenant = "acme".into();
+    let mut b = new_job(None, "b");
+    b.tenant = "globex".into();
+    b.data_key = None;
+    let ja = create(&store, &a, T0).await;
+    let jb = create(&store, &b, T0 + 1).await;
+    assert_eq!(ja.tenant, "acme");
+    assert_eq!(ja.data_key.as_deref(), Some(&b"wrapped data key"[..]));
+    let only = |jobs: Vec<ndf_store::Job>| jobs.iter().map(|j| j.id).collect::<Vec<_>>();
+    assert_eq!(
+        only(store.list("acme", None, 10, None).await.unwrap()),
+        [ja.id]
+    );
+    assert_eq!(
+        only(store.list("globex", None, 10, None).await.unwrap()),
+        [jb.id]
+    );
+    assert!(
+        store
+            .list("default", None, 10, None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(store.tenant_job_ids("acme", 10).await.unwrap(), [ja.id]);
+    // Rotation: only jobs with a data key, paged by id; the key can be replaced.
+    let keyed = store.keyed_jobs(None, 10).await.unwrap();
+    assert_eq!(keyed, [(ja.id, b"wrapped data key".to_vec())]);
+    assert!(store.keyed_jobs(Some(ja.id), 10).await.unwrap().is_empty());
+    assert!(store.set_data_key(ja.id, b"rewrapped").await.unwrap());
+    assert_eq!(
+        store.get(ja.id).await.unwrap().unwrap().data_key.as_deref(),
+        Some(&b"rewrapped"[..])
+    );
+    // Deleting the job deletes its data key with it (crypto-shredding).
+    assert!(store.delete(ja.id).await.unwrap());
+    assert!(store.keyed_jobs(None, 10).await.unwrap().is_empty());
+
+    // API keys.
+    assert_eq!(keys.active_key_count().await.unwrap(), 0);
+    let key = ndf_store::ApiKey {
+        id: "0123456789ab".into(),
+        tenant: "acme".into(),
+        name: "ci".into(),
+        hash: "ff".repeat(32),
+        scopes: vec!["extract".into(), "jobs:read".into()],
+        created_at: T0,
+        revoked_at: None,
+    };
+    keys.create_key(&key).await.unwrap();
+    assert!(keys.create_key(&key).await.is_err(), "ids are unique");
+    assert_eq!(
+        keys.get_key("0123456789ab").await.unwrap().as_ref(),
+        Some(&key)
+    );
+    assert!(keys.get_key("missing").await.unwrap().is_none());
+    assert_eq!(
+        keys.list_keys(Some("acme")).await.unwrap(),
+        std::slice::from_ref(&key)
+    );
+    assert!(keys.list_keys(Some("globex")).await.unwrap().is_empty());
+    assert_eq!(keys.active_key_count().await.unwrap(), 1);
+    assert!(keys.revoke_key("0123456789ab", T0 + 5).await.unwrap());
+    assert!(
+        !keys.revoke_key("0123456789ab", T0 + 6).await.unwrap(),
+        "once"
+    );
+    assert_eq!(
+        keys.get_key("0123456789ab")
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at,
+        Some(T0 + 5)
+    );
+    assert_eq!(keys.active_key_count().await.unwrap(), 0);
+
+    // Counters: atomic increments per (bucket, window), shared by concurrent callers.
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let keys = keys.clone();
+        tasks.push(tokio::spawn(async move {
+            keys.count_hit("key:x", T0, T0 + 120_000).await.unwrap()
+        }));
+    }
+    let mut seen = Vec::new();
+    for t in tasks {
+        seen.push(t.await.unwrap());
+    }
+    seen.sort_unstable();
+    assert_eq!(seen, (1..=20).collect::<Vec<u64>>());
+    assert_eq!(
+        keys.count_hit("key:x", T0 + 60_000, T0 + 180_000)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(keys.count_hit("key:y", T0, T0 + 120_000).await.unwrap(), 1);
+    assert_eq!(keys.purge_counters(T0 + 150_000).await.unwrap(), 2);
+    assert_eq!(
+        keys.count_hit("key:x", T0, T0 + 120_000).await.unwrap(),
+        1,
+        "purged"
+    );
+}
+
 macro_rules! for_each_job_test {
     ($m:ident) => {
         $m!(

@@ -1,0 +1,263 @@
+//! [`AuditLog`] on SQLite and on PostgreSQL, over the `ndf_audit` table (migration 2).
+//!
+//! Both open their database exactly as the job store does (same URL forms, options and
+//! migrations) and keep a pool of their own. Appends read the head and insert the next record
+//! inside one transaction that holds the log's write lock, so concurrent appenders (tasks,
+//! replicas, processes) form one linear chain with dense `seq`.
+
+use std::fmt;
+
+use async_trait::async_trait;
+use sqlx::Connection;
+use sqlx::postgres::{PgPool, PgRow};
+use sqlx::sqlite::{SqlitePool, SqliteRow};
+
+use crate::audit::{self, AuditEvent, AuditLog, AuditRecord};
+use crate::error::{StoreError, db};
+use crate::sql::JobRow;
+use crate::types::{Millis, StoreOptions};
+use crate::{PgJobStore, SqliteJobStore, redact_url};
+
+macro_rules! audit_columns {
+    () => {
+        "seq, at, actor, action, tenant, target, outcome, detail, prev_hash, hash"
+    };
+}
+
+const HEAD: &str = concat!(
+    "SELECT ",
+    audit_columns!(),
+    " FROM ndf_audit ORDER BY seq DESC LIMIT 1"
+);
+const INSERT: &str = concat!(
+    "INSERT INTO ndf_audit (",
+    audit_columns!(),
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+);
+/// $1 from (inclusive), $2 to (exclusive), $3 after seq, $4 limit.
+const RANGE: &str = concat!(
+    "SELECT ",
+    audit_columns!(),
+    " FROM ndf_audit WHERE at >= $1 AND at < $2 AND seq > $3 ORDER BY seq LIMIT $4"
+);
+/// $1 first seq, $2 limit.
+const ALL_FROM: &str = concat!(
+    "SELECT ",
+    audit_columns!(),
+    " FROM ndf_audit WHERE seq >= $1 ORDER BY seq LIMIT $2"
+);
+
+/// Key of the PostgreSQL advisory lock serializing appends ("ndfaudt" in ASCII). Advisory
+/// locks are per database: logs in different schemas of one database share it (harmless).
+const PG_APPEND_LOCK: i64 = 0x006e_6466_6175_6474;
+
+fn record_from_row<R: JobRow>(row: &R) -> Result<AuditRecord, StoreError> {
+    let detail_text = row.text("detail")?;
+    // Unparsable detail (only by tampering) is kept as its raw text, so the record still
+    // exports and the verifier reports it as edited instead of stopping at it.
+    let detail = match serde_json::from_str(&detail_text) {
+        Ok(detail) => detail,
+        Err(_) => serde_json::Value::String(detail_text),
+    };
+    Ok(AuditRecord {
+        seq: row.i64("seq")?,
+        at: row.i64("at")?,
+        actor: row.text("actor")?,
+        action: row.text("action")?,
+        tenant: row.opt_text("tenant")?,
+        target: row.opt_text("target")?,
+        outcome: row.text("outcome")?,
+        detail,
+        prev_hash: row.text("prev_hash")?,
+        hash: row.text("hash")?,
+    })
+}
+
+/// `(seq, at, hash)` of the head row, if any.
+fn head_link<R: JobRow>(row: Option<R>) -> Result<Option<(i64, Millis, String)>, StoreError> {
+    row.map(|row| Ok((row.i64("seq")?, row.i64("at")?, row.text("hash")?)))
+        .transpose()
+}
+
+/// Implements the read side of [`AuditLog`] and `append` around the backend's
+/// `append_locked(&self, event, now)`.
+macro_rules! impl_audit_log {
+    ($log:ty) => {
+        #[async_trait]
+        impl AuditLog for $log {
+            async fn append(
+                &self,
+                event: AuditEvent,
+                now: Millis,
+            ) -> Result<AuditRecord, StoreError> {
+                let checked = audit::check_event(event)?;
+                self.append_locked(checked, now).await
+            }
+
+            async fn range(
+                &self,
+                from: Millis,
+                to: Millis,
+                after_seq: i64,
+                limit: u32,
+            ) -> Result<Vec<AuditRecord>, StoreError> {
+                sqlx::query(RANGE)
+                    .bind(from)
+                    .bind(to)
+                    .bind(after_seq)
+                    .bind(audit::page_limit(limit))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(db)?
+                    .iter()
+                    .map(record_from_row)
+                    .collect()
+            }
+
+            async fn all_from(
+                &self,
+                from_seq: i64,
+                limit: u32,
+            ) -> Result<Vec<AuditRecord>, StoreError> {
+                sqlx::query(ALL_FROM)
+                    .bind(from_seq)
+                    .bind(audit::page_limit(limit))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(db)?
+                    .iter()
+                    .map(record_from_row)
+                    .collect()
+            }
+
+            async fn head(&self) -> Result<Option<AuditRecord>, StoreError> {
+                sqlx::query(HEAD)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(db)?
+                    .as_ref()
+                    .map(record_from_row)
+                    .transpose()
+            }
+        }
+    };
+}
+
+/// Inserts `record` and commits `tx` (the caller holds the append lock in it).
+macro_rules! insert_and_commit {
+    ($tx:expr, $record:expr, $detail:expr) => {{
+        let record = $record;
+        sqlx::query(INSERT)
+            .bind(record.seq)
+            .bind(record.at)
+            .bind(&record.actor)
+            .bind(&record.action)
+            .bind(record.tenant.as_deref())
+            .bind(record.target.as_deref())
+            .bind(&record.outcome)
+            .bind($detail)
+            .bind(&record.prev_hash)
+            .bind(&record.hash)
+            .execute(&mut *$tx)
+            .await
+            .map_err(db)?;
+        $tx.commit().await.map_err(db)?;
+        Ok(record)
+    }};
+}
+
+/// [`AuditLog`] on SQLite (the job store's file).
+pub struct SqliteAuditLog {
+    pool: SqlitePool,
+    url: String,
+}
+
+impl fmt::Debug for SqliteAuditLog {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqliteAuditLog")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SqliteAuditLog {
+    /// Opens `sqlite://PATH` like [`SqliteJobStore::open`] (creating it and applying
+    /// migrations). `sqlite::memory:` gives a private database, not the job store's.
+    pub async fn open(url: &str, options: &StoreOptions) -> Result<Self, StoreError> {
+        let store = SqliteJobStore::open(url, options).await?;
+        Ok(Self {
+            pool: store.pool,
+            url: redact_url(url),
+        })
+    }
+
+    async fn append_locked(
+        &self,
+        checked: audit::CheckedEvent,
+        now: Millis,
+    ) -> Result<AuditRecord, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(db)?;
+        // IMMEDIATE takes the database's write lock before the head is read: other appenders,
+        // in this process or another, wait (busy_timeout) and then see this record.
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
+        let head: Option<SqliteRow> = sqlx::query(HEAD)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db)?;
+        let audit::CheckedEvent { event, detail_json } = checked;
+        let record = audit::next_record(event, &detail_json, head_link(head)?, now)?;
+        insert_and_commit!(tx, record, &detail_json)
+    }
+}
+
+impl_audit_log!(SqliteAuditLog);
+
+/// [`AuditLog`] on PostgreSQL (the job store's database and schema).
+pub struct PgAuditLog {
+    pool: PgPool,
+    url: String,
+}
+
+impl fmt::Debug for PgAuditLog {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PgAuditLog")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PgAuditLog {
+    /// Connects to `postgres://…` like [`PgJobStore::open`] (same pool options, statement
+    /// timeouts and migrations).
+    pub async fn open(url: &str, options: &StoreOptions) -> Result<Self, StoreError> {
+        let store = PgJobStore::open(url, options).await?;
+        Ok(Self {
+            pool: store.pool,
+            url: redact_url(url),
+        })
+    }
+
+    async fn append_locked(
+        &self,
+        checked: audit::CheckedEvent,
+        now: Millis,
+    ) -> Result<AuditRecord, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        // Held until commit or rollback; the head is read after it is granted (READ COMMITTED
+        // takes a new snapshot per statement), so it is the last committed record.
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(PG_APPEND_LOCK)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        let head: Option<PgRow> = sqlx::query(HEAD)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db)?;
+        let audit::CheckedEvent { event, detail_json } = checked;
+        let record = audit::next_record(event, &detail_json, head_link(head)?, now)?;
+        insert_and_commit!(tx, record, &detail_json)
+    }
+}
+
+impl_audit_log!(PgAuditLog);
