@@ -29,7 +29,7 @@ apt_install() {
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 }
-apt_install poppler-utils prometheus prometheus-alertmanager chromium fonts-dejavu-core
+apt_install poppler-utils prometheus prometheus-alertmanager chromium fonts-dejavu-core openssl
 
 # --- checks -------------------------------------------------------------------------------
 log "cargo fmt --check"

@@ -8,6 +8,7 @@
 mod batch;
 mod extract;
 mod input;
+mod security;
 mod service;
 mod stats;
 
@@ -47,6 +48,12 @@ enum Command {
     Config(service::ConfigCommand),
     /// Print the OpenAPI 3.1 description of the HTTP API.
     Openapi,
+    /// API keys and master keys.
+    #[command(subcommand)]
+    Keys(security::KeysCommand),
+    /// The tamper-evident audit log.
+    #[command(subcommand)]
+    Audit(security::AuditCommand),
     /// Internal: an isolated extraction worker process (started by `ndf serve`).
     #[command(name = "__extract-child", hide = true)]
     ExtractChild,
@@ -143,6 +150,8 @@ fn main() -> ExitCode {
         Command::Serve(args) => service::serve(&args),
         Command::Worker(args) => service::worker(&args),
         Command::Config(service::ConfigCommand::Print(args)) => service::config_print(&args),
+        Command::Keys(cmd) => security::keys(cmd),
+        Command::Audit(cmd) => security::audit(cmd),
         Command::Openapi => Ok(service::openapi()),
         Command::ExtractChild => return ndf_pool::child::run(),
     };

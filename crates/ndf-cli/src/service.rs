@@ -33,6 +33,10 @@ pub(crate) struct ServiceArgs {
     /// Serve the API only; leave jobs to `ndf worker` replicas.
     #[arg(long)]
     no_jobs: bool,
+    /// Serve without API keys on a non-loopback address (only behind a gateway that
+    /// authenticates every request).
+    #[arg(long)]
+    insecure_no_auth: bool,
     /// Set any configuration key: `--set key=value` (repeatable; e.g. `--set max_attempts=5`).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     set: Vec<String>,
@@ -72,6 +76,9 @@ impl ServiceArgs {
         }
         if self.no_jobs {
             config.process_jobs = false;
+        }
+        if self.insecure_no_auth {
+            config.insecure_no_auth = true;
         }
         for kv in &self.set {
             let (k, v) = kv
@@ -142,12 +149,13 @@ pub(crate) fn serve(args: &ServiceArgs) -> anyhow::Result<ExitCode> {
     let result = runtime()?.block_on(async move {
         let store = ndf_store::redact_url(&config.store_url());
         let blobs = ndf_store::redact_url(&config.blobs_url());
-        ndf_server::serve(config, options, shutdown_signal(), move |addr| {
-            tracing::info!(%store, %blobs, %addr, "listening");
+        ndf_server::serve(config, options, shutdown_signal(), move |addr, tls| {
+            let scheme = if tls { "https" } else { "http" };
+            tracing::info!(%store, %blobs, %addr, tls, "listening");
             // A fixed, parseable line (scripts and tests wait for it).
             #[allow(clippy::print_stderr)]
             {
-                eprintln!("ndf: listening on http://{addr}");
+                eprintln!("ndf: listening on {scheme}://{addr}");
             }
         })
         .await

@@ -8,7 +8,7 @@ use std::time::Duration;
 use axum::Json;
 use axum::body::Body;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Extension, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::{Bytes, BytesMut};
@@ -19,11 +19,12 @@ use serde::{Deserialize, Serialize};
 use tracing::Instrument;
 use utoipa::{IntoParams, ToSchema};
 
+use crate::auth::Principal;
 use crate::problem::{ApiCode, ApiError, Problem};
 use crate::state::AppState;
 use crate::telemetry::observe::{ObservedExtraction, document_span};
 use crate::telemetry::trace;
-use crate::util::{check_callback, now_millis, read_pdf_body, rfc3339, sha256_hex};
+use crate::util::{now_millis, read_pdf_body, resolve_callback, rfc3339, sha256_hex};
 
 /// Header carrying the password of an encrypted document.
 pub const PASSWORD_HEADER: &str = "x-pdf-password";
@@ -31,6 +32,55 @@ pub const PASSWORD_HEADER: &str = "x-pdf-password";
 pub const NDJSON: &str = "application/x-ndjson";
 
 type Shared = State<Arc<AppState>>;
+/// The caller (open mode: the `default` tenant with every scope).
+type Caller = Option<Extension<Principal>>;
+
+fn tenant_of(caller: &Caller) -> String {
+    caller
+        .as_ref()
+        .map_or_else(|| crate::auth::OPEN_TENANT.to_owned(), |p| p.tenant.clone())
+}
+
+fn actor_of(caller: &Caller) -> String {
+    caller
+        .as_ref()
+        .map_or_else(|| "open".to_owned(), |p| p.actor())
+}
+
+/// A job of the caller's tenant; another tenant's job is "no such job" (404, not 403).
+async fn own_job(s: &AppState, caller: &Caller, id: JobId) -> Result<Job, ApiError> {
+    s.jobs
+        .get(id)
+        .await?
+        .filter(|j| j.tenant == tenant_of(caller))
+        .ok_or_else(|| ApiError::new(ApiCode::NotFound, "no such job"))
+}
+
+/// The data key of a job whose data is sealed.
+pub fn job_key(s: &AppState, job: &Job) -> Result<Option<ndf_seal::DataKey>, ApiError> {
+    match (&s.at_rest, &job.data_key) {
+        (Some(at_rest), Some(wrapped)) => at_rest
+            .job_key(job.id, wrapped)
+            .map(Some)
+            .map_err(|e| ApiError::new(ApiCode::Internal, e.to_string())),
+        (None, Some(_)) => Err(ApiError::new(
+            ApiCode::Internal,
+            "the job's data is encrypted but no master key is configured",
+        )),
+        (_, None) => Ok(None),
+    }
+}
+
+/// Cancel a job, delete its objects and its row (with its data key): nothing of it can be
+/// read or decrypted afterwards.
+pub async fn erase_job(s: &AppState, id: JobId) -> Result<(), ApiError> {
+    s.jobs.cancel(id, now_millis()).await?;
+    s.cancel_local(id);
+    s.blobs.delete(&AppState::input_key(id)).await?;
+    s.blobs.delete(&AppState::result_key(id)).await?;
+    s.jobs.delete(id).await?;
+    Ok(())
+}
 
 /// Output format of a result.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
@@ -510,6 +560,7 @@ fn error_line(code: &str, message: &str) -> Bytes {
 )]
 pub async fn create_job(
     State(s): Shared,
+    caller: Caller,
     q: Result<Query<JobQuery>, QueryRejection>,
     headers: HeaderMap,
     body: Body,
@@ -518,7 +569,7 @@ pub async fn create_job(
         Ok(q) => q,
         Err(e) => return e.into_response(),
     };
-    match create_job_inner(s, q, headers, body).await {
+    match create_job_inner(s, caller, q, headers, body).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
     }
@@ -526,6 +577,7 @@ pub async fn create_job(
 
 async fn create_job_inner(
     s: Arc<AppState>,
+    caller: Caller,
     q: JobQuery,
     headers: HeaderMap,
     body: Body,
@@ -561,19 +613,36 @@ async fn create_job_inner(
                 "callback_url needs webhook_secret configured on the server",
             ));
         }
-        check_callback(url, &s.config.webhook_allow_hosts)?;
+        resolve_callback(url, &s.config.webhook_allow_hosts).await?;
     }
     let reservation = admission(&s).await?;
     let data = read_pdf_body(&headers, body, s.config.max_body_bytes).await?;
     let now = now_millis();
     let options = s.request_options(q.pages, pw);
+    let id = uuid::Uuid::now_v7();
+    let mut options = serde_json::to_value(&options)
+        .map_err(|e| ApiError::new(ApiCode::Internal, e.to_string()))?;
+    let body_sha256 = sha256_hex(&data);
+    let input_bytes = data.len() as u64;
+    // Sealed under the job's own data key: input and options (which may hold a password).
+    let (data, data_key) = match &s.at_rest {
+        Some(at_rest) => {
+            let internal =
+                |e: crate::at_rest::AtRestError| ApiError::new(ApiCode::Internal, e.to_string());
+            let (key, wrapped) = at_rest.new_job_key(id).map_err(internal)?;
+            options = crate::at_rest::seal_options(&key, id, &options).map_err(internal)?;
+            let sealed =
+                crate::at_rest::seal(&key, &AppState::input_key(id), &data).map_err(internal)?;
+            (Bytes::from(sealed), Some(wrapped))
+        }
+        None => (data, None),
+    };
     let new = NewJob {
-        options: serde_json::to_value(&options)
-            .map_err(|e| ApiError::new(ApiCode::Internal, e.to_string()))?,
+        options,
         callback_url: q.callback_url,
         idempotency_key: key,
-        body_sha256: sha256_hex(&data),
-        input_bytes: data.len() as u64,
+        body_sha256,
+        input_bytes,
         max_attempts: s.config.max_attempts,
         expires_at: now.saturating_add(s.config.retention_ms as i64),
         // The request span's context: the job's spans join the request's trace.
@@ -583,8 +652,9 @@ async fn create_job_inner(
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned)
         }),
+        tenant: tenant_of(&caller),
+        data_key,
     };
-    let id = uuid::Uuid::now_v7();
     // Durable before 202: the input is stored first, then the job that points at it.
     s.blobs.put(&AppState::input_key(id), data).await?;
     let outcome = match s.jobs.create(id, &new, now).await {
@@ -598,6 +668,18 @@ async fn create_job_inner(
         CreateOutcome::Created(job) => {
             reservation.keep();
             s.metrics.inc(crate::telemetry::Metric::JobsCreated, &[]);
+            crate::audit::record(
+                &s,
+                ndf_store::AuditEvent::new(
+                    actor_of(&caller),
+                    ndf_store::AuditAction::JobCreated,
+                    "ok",
+                )
+                .tenant(&job.tenant)
+                .target(format!("job:{}", job.id))
+                .detail(serde_json::json!({ "input_bytes": job.input_bytes })),
+            )
+            .await;
             s.job_queued.notify_waiters();
             job
         }
@@ -690,13 +772,13 @@ fn parse_id(id: &str) -> Result<JobId, ApiError> {
     ),
     tag = "jobs"
 )]
-pub async fn get_job(State(s): Shared, Path(id): Path<String>) -> Result<Json<JobView>, ApiError> {
+pub async fn get_job(
+    State(s): Shared,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<JobView>, ApiError> {
     let id = parse_id(&id)?;
-    let job = s
-        .jobs
-        .get(id)
-        .await?
-        .ok_or_else(|| ApiError::new(ApiCode::NotFound, "no such job"))?;
+    let job = own_job(&s, &caller, id).await?;
     Ok(Json(JobView::of(&job)))
 }
 
@@ -723,16 +805,13 @@ pub struct ResultQuery {
 )]
 pub async fn get_result(
     State(s): Shared,
+    caller: Caller,
     Path(id): Path<String>,
     q: Result<Query<ResultQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let q = query(q)?;
     let id = parse_id(&id)?;
-    let job = s
-        .jobs
-        .get(id)
-        .await?
-        .ok_or_else(|| ApiError::new(ApiCode::NotFound, "no such job"))?;
+    let job = own_job(&s, &caller, id).await?;
     if job.state != JobState::Succeeded {
         return Err(ApiError::new(
             ApiCode::JobNotFinished,
@@ -744,6 +823,20 @@ pub async fn get_result(
         .get(&AppState::result_key(id))
         .await?
         .ok_or_else(|| ApiError::new(ApiCode::ResultGone, "the result is no longer stored"))?;
+    let data = match job_key(&s, &job)? {
+        Some(key) => Bytes::from(
+            crate::at_rest::open(&key, &AppState::result_key(id), &data)
+                .map_err(|e| ApiError::new(ApiCode::Internal, e.to_string()))?,
+        ),
+        None => data,
+    };
+    crate::audit::record(
+        &s,
+        ndf_store::AuditEvent::new(actor_of(&caller), ndf_store::AuditAction::JobRead, "ok")
+            .tenant(&job.tenant)
+            .target(format!("job:{id}")),
+    )
+    .await;
     let format = q.format.unwrap_or_default();
     if format == OutputFormat::Json {
         return Ok(([(header::CONTENT_TYPE, format.content_type())], data).into_response());
@@ -808,6 +901,7 @@ pub struct JobList {
 )]
 pub async fn list_jobs(
     State(s): Shared,
+    caller: Caller,
     q: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<JobList>, ApiError> {
     let q = query(q)?;
@@ -831,7 +925,10 @@ pub async fn list_jobs(
                 .map_err(|_| ApiError::new(ApiCode::InvalidArgument, "bad cursor"))?,
         ),
     };
-    let jobs = s.jobs.list(state, limit, cursor).await?;
+    let jobs = s
+        .jobs
+        .list(&tenant_of(&caller), state, limit, cursor)
+        .await?;
     let next_cursor = (jobs.len() as u32 == limit)
         .then(|| jobs.last().map(|j| j.id.to_string()))
         .flatten();
@@ -857,13 +954,20 @@ pub async fn list_jobs(
     ),
     tag = "jobs"
 )]
-pub async fn delete_job(State(s): Shared, Path(id): Path<String>) -> Result<Response, ApiError> {
+pub async fn delete_job(
+    State(s): Shared,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     let id = parse_id(&id)?;
-    let before = s
-        .jobs
-        .get(id)
-        .await?
-        .ok_or_else(|| ApiError::new(ApiCode::NotFound, "no such job"))?;
+    let before = own_job(&s, &caller, id).await?;
+    crate::audit::record(
+        &s,
+        ndf_store::AuditEvent::new(actor_of(&caller), ndf_store::AuditAction::JobDeleted, "ok")
+            .tenant(&before.tenant)
+            .target(format!("job:{id}")),
+    )
+    .await;
     let active = matches!(before.state, JobState::Queued | JobState::Running);
     let after = if active {
         s.jobs.cancel(id, now_millis()).await?
@@ -875,6 +979,8 @@ pub async fn delete_job(State(s): Shared, Path(id): Path<String>) -> Result<Resp
     s.blobs.delete(&AppState::result_key(id)).await?;
     match after {
         Some(job) if job.state == JobState::Cancelled => {
+            // The row stays visible as cancelled; its data key goes now (crypto-shredding).
+            s.jobs.set_data_key(id, &[]).await?;
             Ok((StatusCode::OK, Json(JobView::of(&job))).into_response())
         }
         _ => {

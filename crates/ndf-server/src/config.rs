@@ -82,6 +82,30 @@ pub struct Config {
     pub admin_listen: String,
     /// Longest CPU profile the admin listener takes, in seconds.
     pub admin_max_profile_seconds: u64,
+    /// PEM certificate chain of the API listener; with `tls_key_file`, the API speaks TLS 1.2/1.3
+    /// only (files reloaded when they change).
+    pub tls_cert_file: Option<PathBuf>,
+    /// PEM private key of the API listener.
+    pub tls_key_file: Option<PathBuf>,
+    /// PEM CA bundle: clients must present a certificate it signed (mutual TLS).
+    pub tls_client_ca_file: Option<PathBuf>,
+    /// Secret keying the stored hashes of API keys (`NDF_API_KEY_SECRET`); redacted. Default
+    /// on the embedded store: a random secret kept in `data_dir/api-key-secret` (mode 0600).
+    pub api_key_secret: Option<String>,
+    /// Serve without API keys on a non-loopback address (behind a gateway that authenticates).
+    pub insecure_no_auth: bool,
+    /// Requests per minute per API key (0 = unlimited), shared by all replicas.
+    pub rate_limit_key_per_minute: u64,
+    /// Requests per minute per tenant (0 = unlimited), shared by all replicas.
+    pub rate_limit_tenant_per_minute: u64,
+    /// Master key ring for encryption at rest (`NDF_MASTER_KEY`; lines `id:<64 hex>`, the last
+    /// or `current=` one current); redacted.
+    pub master_key: Option<String>,
+    /// File holding the master key ring (at most 64 KiB).
+    pub master_key_file: Option<PathBuf>,
+    /// Store inputs and results unencrypted when no master key is configured (never the
+    /// default; the embedded store creates its own key).
+    pub allow_unencrypted: bool,
     /// Engine limits applied to every document.
     pub limits: Limits,
 }
@@ -121,6 +145,16 @@ impl Default for Config {
             memory_limit_bytes: 0,
             admin_listen: String::new(),
             admin_max_profile_seconds: 60,
+            tls_cert_file: None,
+            tls_key_file: None,
+            tls_client_ca_file: None,
+            api_key_secret: None,
+            insecure_no_auth: false,
+            rate_limit_key_per_minute: 6_000,
+            rate_limit_tenant_per_minute: 12_000,
+            master_key: None,
+            master_key_file: None,
+            allow_unencrypted: false,
             limits: Limits::default(),
         }
     }
@@ -220,6 +254,16 @@ impl Config {
             "memory_limit_bytes" => self.memory_limit_bytes = num(value)?,
             "admin_listen" => self.admin_listen = value.trim().to_owned(),
             "admin_max_profile_seconds" => self.admin_max_profile_seconds = num(value)?,
+            "tls_cert_file" => self.tls_cert_file = opt(value).map(PathBuf::from),
+            "tls_key_file" => self.tls_key_file = opt(value).map(PathBuf::from),
+            "tls_client_ca_file" => self.tls_client_ca_file = opt(value).map(PathBuf::from),
+            "api_key_secret" => self.api_key_secret = opt(value),
+            "insecure_no_auth" => self.insecure_no_auth = flag(value)?,
+            "rate_limit_key_per_minute" => self.rate_limit_key_per_minute = num(value)?,
+            "rate_limit_tenant_per_minute" => self.rate_limit_tenant_per_minute = num(value)?,
+            "master_key" => self.master_key = opt(value),
+            "master_key_file" => self.master_key_file = opt(value).map(PathBuf::from),
+            "allow_unencrypted" => self.allow_unencrypted = flag(value)?,
             "limits_max_file_bytes" => self.limits.max_file_bytes = num(value)?,
             "limits_max_objects" => self.limits.max_objects = num(value)?,
             "limits_max_nesting" => self.limits.max_nesting = num(value)?,
@@ -260,10 +304,28 @@ impl Config {
         {
             return bad("admin_listen must be ADDR:PORT (or empty for no admin listener)");
         }
+        if self.tls_cert_file.is_some() != self.tls_key_file.is_some() {
+            return bad("tls_cert_file and tls_key_file go together");
+        }
+        if self.tls_client_ca_file.is_some() && self.tls_cert_file.is_none() {
+            return bad("tls_client_ca_file needs tls_cert_file and tls_key_file");
+        }
+        if self.api_key_secret.as_ref().is_some_and(|s| s.len() < 16) {
+            return bad("api_key_secret must be at least 16 characters");
+        }
         if self.admin_max_profile_seconds == 0 || self.admin_max_profile_seconds > 3600 {
             return bad("admin_max_profile_seconds must be between 1 and 3600");
         }
         Ok(())
+    }
+
+    /// The TLS files, when TLS is configured.
+    pub fn tls_files(&self) -> Option<crate::tls::TlsFiles> {
+        Some(crate::tls::TlsFiles {
+            cert: self.tls_cert_file.clone()?,
+            key: self.tls_key_file.clone()?,
+            client_ca: self.tls_client_ca_file.clone(),
+        })
     }
 
     /// Worker processes to run (resolving 0 to the CPU count).
@@ -299,6 +361,8 @@ impl Config {
         };
         hide(&mut c.s3_secret_access_key);
         hide(&mut c.webhook_secret);
+        hide(&mut c.api_key_secret);
+        hide(&mut c.master_key);
         c.store = c.store.as_deref().map(ndf_store::redact_url);
         c.blobs = c.blobs.as_deref().map(ndf_store::redact_url);
         toml::to_string(&c).unwrap_or_else(|e| format!("# cannot render configuration: {e}\n"))

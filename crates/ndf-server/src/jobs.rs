@@ -202,8 +202,18 @@ async fn run_job(
 ) -> JobRun {
     let job = &lease.job;
     let id = job.id;
+    let key = match crate::api::job_key(state, job) {
+        Ok(k) => k,
+        Err(e) => return failed("internal", e.problem().detail, false),
+    };
     let input = match state.blobs.get(&AppState::input_key(id)).await {
-        Ok(Some(d)) => d,
+        Ok(Some(d)) => match &key {
+            Some(k) => match crate::at_rest::open(k, &AppState::input_key(id), &d) {
+                Ok(plain) => bytes::Bytes::from(plain),
+                Err(e) => return failed("internal", e.to_string(), false),
+            },
+            None => d,
+        },
         Ok(None) => {
             return failed(
                 "input_missing",
@@ -213,7 +223,11 @@ async fn run_job(
         }
         Err(e) => return failed("store_unavailable", e.to_string(), true),
     };
-    let options: RequestOptions = match serde_json::from_value(job.options.clone()) {
+    let options = match crate::at_rest::open_options(key.as_ref(), id, &job.options) {
+        Ok(o) => o,
+        Err(e) => return failed("internal", e.to_string(), false),
+    };
+    let options: RequestOptions = match serde_json::from_value(options) {
         Ok(o) => o,
         Err(e) => {
             return failed(
@@ -331,8 +345,15 @@ async fn run_job(
             false,
         );
     }
-    let result = out.freeze();
-    let bytes = result.len() as u64;
+    // The size of the document, not of its sealed form.
+    let bytes = out.len() as u64;
+    let result = match &key {
+        Some(k) => match crate::at_rest::seal(k, &AppState::result_key(id), &out) {
+            Ok(sealed) => bytes::Bytes::from(sealed),
+            Err(e) => return failed("internal", e.to_string(), false),
+        },
+        None => out.freeze(),
+    };
     // Idempotent: the key is fixed per job, so a retried attempt overwrites the same object.
     if let Err(e) = state.blobs.put(&AppState::result_key(id), result).await {
         return failed(

@@ -10,7 +10,11 @@
 //! process of [`ndf_pool`] with a memory cap and a deadline, so a hostile document can only
 //! take down its own worker.
 
+pub mod admin;
 pub mod api;
+pub mod at_rest;
+pub mod audit;
+pub mod auth;
 pub mod config;
 mod jobs;
 pub mod openapi;
@@ -19,6 +23,7 @@ mod state;
 pub mod status;
 mod sweeper;
 pub mod telemetry;
+pub mod tls;
 pub mod util;
 pub mod webhook;
 
@@ -90,6 +95,35 @@ fn store_options(config: &Config) -> StoreOptions {
     }
 }
 
+/// The secret keying API-key hashes: configured, or (embedded store only) a random one kept in
+/// `data_dir/api-key-secret`, created on first start with mode 0600.
+pub fn api_key_secret(config: &Config) -> Result<Option<Vec<u8>>, ServerError> {
+    if let Some(s) = &config.api_key_secret {
+        return Ok(Some(s.as_bytes().to_vec()));
+    }
+    if config.store.is_some() {
+        return Ok(None);
+    }
+    let path = config.data_dir.join("api-key-secret");
+    if !path.exists() {
+        std::fs::create_dir_all(&config.data_dir)?;
+        let mut secret = [0u8; 32];
+        getrandom::fill(&mut secret)
+            .map_err(|e| std::io::Error::other(format!("no randomness: {e}")))?;
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        match options.open(&path) {
+            Ok(mut f) => std::io::Write::write_all(&mut f, hex::encode(secret).as_bytes())?,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let text = util::read_small_file(&path, 4096)?;
+    Ok(Some(text.trim().as_bytes().to_vec()))
+}
+
 /// Open stores and workers: the shared state of a replica.
 pub async fn build_state(
     config: Config,
@@ -100,8 +134,21 @@ pub async fn build_state(
         std::fs::create_dir_all(&config.data_dir)?;
     }
     let so = store_options(&config);
-    let jobs = ndf_store::open_job_store(&config.store_url(), &so).await?;
+    let (jobs, keys) = ndf_store::open_job_and_key_store(&config.store_url(), &so).await?;
+    let audit = ndf_store::open_audit_log(&config.store_url(), &so).await?;
     let blobs = ndf_store::open_blob_store(&config.blobs_url(), &so).await?;
+    let at_rest = at_rest::AtRest::load(&config)?;
+    let listen_loopback = config
+        .listen
+        .parse::<SocketAddr>()
+        .is_ok_and(|a| auth::is_loopback(&a));
+    let authenticator = auth::Authenticator::new(
+        keys.clone(),
+        api_key_secret(&config)?,
+        listen_loopback || config.insecure_no_auth,
+        config.rate_limit_key_per_minute,
+        config.rate_limit_tenant_per_minute,
+    );
     let mut env = options.child_env.clone();
     env.push((
         "NDF_CHILD_MEMORY_LIMIT".into(),
@@ -146,6 +193,10 @@ pub async fn build_state(
             .map_or(0.0, |d| d.as_secs_f64()),
         counts_cache: Default::default(),
         samples: Default::default(),
+        keys,
+        audit,
+        auth: authenticator,
+        at_rest,
     }))
 }
 
@@ -165,6 +216,22 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/status.json", get(status::summary))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .route(
+            "/v1/admin/keys",
+            post(admin::create_key).get(admin::list_keys),
+        )
+        .route(
+            "/v1/admin/keys/{id}",
+            axum::routing::delete(admin::revoke_key),
+        )
+        .route(
+            "/v1/tenants/{id}/data",
+            axum::routing::delete(admin::erase_tenant),
+        )
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::authenticate,
+        ))
         .with_state(state)
         .layer(axum::middleware::from_fn_with_state(
             metrics,
@@ -280,20 +347,56 @@ fn spawn_background(
 
 /// Run the API (and, unless disabled, job consumers) until `shutdown` resolves, then drain:
 /// stop accepting, let in-flight requests and jobs finish within the grace period, hand back
-/// unfinished jobs, stop the workers. `on_listening` gets the bound address (port 0 works).
+/// unfinished jobs, stop the workers. `on_listening` gets the bound address (port 0 works) and
+/// whether it speaks TLS.
 pub async fn serve(
     config: Config,
     options: ServeOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
-    on_listening: impl FnOnce(SocketAddr) + Send,
+    on_listening: impl FnOnce(SocketAddr, bool) + Send,
 ) -> Result<(), ServerError> {
     let listen: SocketAddr = config
         .listen
         .parse()
         .map_err(|_| config::ConfigError(format!("bad listen address {:?}", config.listen)))?;
+    let tls_files = config.tls_files();
+    let tls = match &tls_files {
+        Some(files) => Some(axum_server::tls_rustls::RustlsConfig::from_config(
+            tls::server_config(files)?,
+        )),
+        None => None,
+    };
     let state = build_state(config, &options).await?;
+    // Open (no keys) only on loopback or when explicitly told so.
+    if !auth::is_loopback(&listen)
+        && !state.config.insecure_no_auth
+        && !state.auth.keys_exist().await.unwrap_or(false)
+    {
+        return Err(config::ConfigError(format!(
+            "refusing to serve {listen} without authentication: create an API key              (ndf keys create) or pass --insecure-no-auth"
+        ))
+        .into());
+    }
+    if state.auth.keys_exist().await.unwrap_or(true) {
+        tracing::info!("API keys required");
+    } else if state.config.insecure_no_auth && !auth::is_loopback(&listen) {
+        tracing::warn!(%listen, "serving WITHOUT authentication (--insecure-no-auth)");
+    } else {
+        tracing::warn!(%listen, "no API keys exist: serving without authentication on loopback");
+    }
+    audit::record(
+        &state,
+        ndf_store::AuditEvent::new("service", ndf_store::AuditAction::ConfigChanged, "ok").detail(
+            serde_json::json!({
+                "event": "started",
+                "owner": state.owner,
+                "config_sha256": util::sha256_hex(state.config.to_redacted_toml().as_bytes()),
+            }),
+        ),
+    )
+    .await;
     let listener = tokio::net::TcpListener::bind(listen).await?;
-    on_listening(listener.local_addr()?);
+    on_listening(listener.local_addr()?, tls.is_some());
     let (stop_tx, stop_rx) = watch::channel(false);
     let (grace_tx, grace_rx) = watch::channel(false);
     let mut tasks = spawn_background(&state, state.config.process_jobs, &stop_rx, &grace_rx);
@@ -313,8 +416,30 @@ pub async fn serve(
         let _ = drained_tx.send(());
     };
     let app = router(state.clone());
-    let server = axum::serve(listener, app).with_graceful_shutdown(signal);
-    let server = tokio::spawn(async move { server.await });
+    let server = match (tls, tls_files) {
+        (Some(rustls_config), Some(files)) => {
+            tasks.push(tokio::spawn(tls::reload_on_change(
+                rustls_config.clone(),
+                files,
+                stop_rx.clone(),
+            )));
+            let handle = axum_server::Handle::new();
+            let on_signal = handle.clone();
+            tokio::spawn(async move {
+                signal.await;
+                on_signal.graceful_shutdown(None);
+            });
+            let listener = listener.into_std()?;
+            let server = axum_server::from_tcp_rustls(listener, rustls_config)?
+                .handle(handle)
+                .serve(app.into_make_service());
+            tokio::spawn(server)
+        }
+        _ => {
+            let server = axum::serve(listener, app).with_graceful_shutdown(signal);
+            tokio::spawn(async move { server.await })
+        }
+    };
     let _ = drained_rx.await;
     // In-flight requests and jobs get `grace` to finish; then jobs are handed back (another
     // replica, or this one after a restart, takes them) and requests are dropped.

@@ -38,6 +38,10 @@ pub struct ApiError {
 pub enum ApiCode {
     /// 400 `invalid_argument`: a bad query parameter, header or option.
     InvalidArgument,
+    /// 401 `unauthorized`: no API key, or a key that is unknown or revoked.
+    Unauthorized,
+    /// 403 `forbidden`: the key lacks the scope this endpoint needs.
+    Forbidden,
     /// 404 `not_found`: no such job (or another tenant's).
     NotFound,
     /// 405 `method_not_allowed`: the path exists but not with this method.
@@ -54,6 +58,8 @@ pub enum ApiCode {
     NotPdf,
     /// 429 `queue_full`: too many queued jobs; retry later.
     QueueFull,
+    /// 429 `rate_limited`: the key or its tenant is over its request rate; see Retry-After.
+    RateLimited,
     /// 503 `overloaded`: every extraction worker is busy and the wait queue is full.
     Overloaded,
     /// 503 `draining`: the replica is shutting down.
@@ -72,6 +78,8 @@ impl ApiCode {
     /// Every row, for documentation and tests.
     pub const ALL: &'static [ApiCode] = &[
         ApiCode::InvalidArgument,
+        ApiCode::Unauthorized,
+        ApiCode::Forbidden,
         ApiCode::NotFound,
         ApiCode::MethodNotAllowed,
         ApiCode::IdempotencyConflict,
@@ -80,6 +88,7 @@ impl ApiCode {
         ApiCode::PayloadTooLarge,
         ApiCode::NotPdf,
         ApiCode::QueueFull,
+        ApiCode::RateLimited,
         ApiCode::Overloaded,
         ApiCode::Draining,
         ApiCode::StoreUnavailable,
@@ -95,6 +104,16 @@ impl ApiCode {
                 StatusCode::BAD_REQUEST,
                 "invalid_argument",
                 "Invalid argument",
+            ),
+            ApiCode::Unauthorized => (
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "Missing or invalid API key",
+            ),
+            ApiCode::Forbidden => (
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "The API key lacks the scope this endpoint needs",
             ),
             ApiCode::NotFound => (StatusCode::NOT_FOUND, "not_found", "Not found"),
             ApiCode::MethodNotAllowed => (
@@ -127,6 +146,11 @@ impl ApiCode {
                 StatusCode::TOO_MANY_REQUESTS,
                 "queue_full",
                 "Too many queued jobs",
+            ),
+            ApiCode::RateLimited => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                "Too many requests for this key or tenant",
             ),
             ApiCode::Overloaded => (
                 StatusCode::SERVICE_UNAVAILABLE,

@@ -36,6 +36,14 @@ pub struct AppState {
     pub metrics: Arc<crate::telemetry::Registry>,
     /// Start of this process, seconds since the Unix epoch.
     pub started_unix: f64,
+    /// API keys and shared rate counters.
+    pub keys: Arc<dyn ndf_store::KeyStore>,
+    /// The tamper-evident audit log.
+    pub audit: Arc<dyn ndf_store::AuditLog>,
+    /// Authentication, authorization and rate limits.
+    pub auth: crate::auth::Authenticator,
+    /// Master keys for encryption at rest (`None` only with `allow_unencrypted`).
+    pub at_rest: Option<crate::at_rest::AtRest>,
     /// The status board's last minute of counter samples.
     pub samples: crate::status::Samples,
     /// Store-wide job counts as last read for `/metrics` and `/status`, and when (ms).

@@ -189,14 +189,79 @@ pub fn looks_like_pdf(data: &[u8]) -> bool {
     head.windows(5).any(|w| w == b"%PDF-")
 }
 
-/// Hex SHA-256 of a body (idempotency checks).
+/// A small text file, at most `max` bytes.
+pub fn read_small_file(path: &std::path::Path, max: u64) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut text = String::new();
+    std::fs::File::open(path)?
+        .take(max)
+        .read_to_string(&mut text)?;
+    Ok(text)
+}
+
+/// Hex SHA-256 of a body (idempotency checks) or any bytes.
 pub fn sha256_hex(data: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(data))
 }
 
-/// Check a webhook URL against the allow-list: `http`/`https` only, host (or host:port)
-/// listed exactly, or matching a `*.domain` entry.
+/// Whether `host` (and port) is in the webhook allow-list (`host`, `host:port` or `*.domain`).
+fn allow_listed(parsed: &reqwest::Url, allow: &[String]) -> bool {
+    let Some(host) = parsed.host_str() else {
+        return false;
+    };
+    let host = host.to_ascii_lowercase();
+    let with_port = parsed.port().map(|p| format!("{host}:{p}"));
+    allow.iter().any(|a| {
+        let a = a.trim().to_ascii_lowercase();
+        if let Some(suffix) = a.strip_prefix("*.") {
+            host.ends_with(&format!(".{suffix}"))
+        } else {
+            a == host || with_port.as_deref() == Some(a.as_str())
+        }
+    })
+}
+
+/// True for addresses anyone on the internet could serve: not loopback, private, link-local,
+/// shared (CGNAT), unspecified, multicast, broadcast, documentation or IPv4-mapped forms of
+/// those. Webhooks to anything else are server-side request forgery unless allow-listed.
+pub fn is_public_ip(ip: std::net::IpAddr) -> bool {
+    use std::net::IpAddr;
+    match ip {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            !(v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_multicast()
+                || v4.is_broadcast()
+                || v4.is_documentation()
+                || o[0] == 0
+                || (o[0] == 100 && (64..128).contains(&o[1]))
+                || (o[0] == 192 && o[1] == 0 && o[2] == 0)
+                || (o[0] == 198 && (18..20).contains(&o[1]))
+                || o[0] >= 240)
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_public_ip(IpAddr::V4(v4));
+            }
+            let s = v6.segments();
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (s[0] & 0xfe00) == 0xfc00
+                || (s[0] & 0xffc0) == 0xfe80
+                || (s[0] == 0x2001 && s[1] == 0x0db8)
+                || (s[0] == 0x0064 && s[1] == 0xff9b))
+        }
+    }
+}
+
+/// Check a callback URL when a job is submitted: http(s), no credentials, at most 2048
+/// characters; `https` and a public address unless its host is allow-listed. A host given as
+/// an IP address is checked here; names are resolved and checked by [`resolve_callback`].
 pub fn check_callback(url: &str, allow: &[String]) -> Result<(), ApiError> {
     let bad = |m: &str| {
         Err(ApiError::new(
@@ -208,7 +273,7 @@ pub fn check_callback(url: &str, allow: &[String]) -> Result<(), ApiError> {
         return bad("not a URL");
     };
     if !matches!(parsed.scheme(), "http" | "https") {
-        return bad("only http and https callbacks are allowed");
+        return bad("only https callbacks are allowed");
     }
     if url.len() > 2048 {
         return bad("longer than 2048 characters");
@@ -216,23 +281,57 @@ pub fn check_callback(url: &str, allow: &[String]) -> Result<(), ApiError> {
     if !parsed.username().is_empty() || parsed.password().is_some() {
         return bad("credentials in the URL are not allowed");
     }
-    let Some(host) = parsed.host_str() else {
+    if parsed.host_str().is_none() {
         return bad("no host");
+    }
+    if allow_listed(&parsed, allow) {
+        return Ok(());
+    }
+    if parsed.scheme() != "https" {
+        return bad("only https callbacks are allowed (or an allow-listed host)");
+    }
+    let literal = match parsed.host() {
+        Some(url::Host::Ipv4(ip)) => Some(std::net::IpAddr::V4(ip)),
+        Some(url::Host::Ipv6(ip)) => Some(std::net::IpAddr::V6(ip)),
+        _ => None,
     };
-    let host = host.to_ascii_lowercase();
-    let with_port = parsed.port().map(|p| format!("{host}:{p}"));
-    let allowed = allow.iter().any(|a| {
-        let a = a.trim().to_ascii_lowercase();
-        if let Some(suffix) = a.strip_prefix("*.") {
-            host.ends_with(&format!(".{suffix}"))
-        } else {
-            a == host || with_port.as_deref() == Some(a.as_str())
-        }
-    });
-    if !allowed {
-        return bad("host is not in the webhook allow-list (webhook_allow_hosts)");
+    if literal.is_some_and(|ip| !is_public_ip(ip)) {
+        return bad("private, loopback and link-local addresses are not allowed");
     }
     Ok(())
+}
+
+/// Resolve a callback's host (at submission and again at each delivery, against DNS
+/// rebinding) and return the address to connect to: the first resolved address when the host
+/// is allow-listed, else only if every address is public. `None` means "connect as usual"
+/// (an IP literal already checked).
+pub async fn resolve_callback(
+    url: &str,
+    allow: &[String],
+) -> Result<Option<(String, std::net::SocketAddr)>, ApiError> {
+    check_callback(url, allow)?;
+    let bad = |m: String| ApiError::new(ApiCode::InvalidArgument, format!("callback_url: {m}"));
+    let parsed = reqwest::Url::parse(url).map_err(|_| bad("not a URL".into()))?;
+    let Some(url::Host::Domain(host)) = parsed.host() else {
+        return Ok(None);
+    };
+    let host = host.to_owned();
+    let port = parsed.port_or_known_default().unwrap_or(443);
+    let lookup = tokio::net::lookup_host((host.as_str(), port));
+    let addrs: Vec<std::net::SocketAddr> =
+        match tokio::time::timeout(std::time::Duration::from_secs(5), lookup).await {
+            Ok(Ok(a)) => a.take(32).collect(),
+            _ => return Err(bad(format!("cannot resolve {host}"))),
+        };
+    let Some(first) = addrs.first().copied() else {
+        return Err(bad(format!("{host} has no address")));
+    };
+    if !allow_listed(&parsed, allow) && addrs.iter().any(|a| !is_public_ip(a.ip())) {
+        return Err(bad(format!(
+            "{host} resolves to a private, loopback or link-local address"
+        )));
+    }
+    Ok(Some((host, first)))
 }
 
 #[cfg(test)]
@@ -262,11 +361,68 @@ mod tests {
         ];
         assert!(check_callback("https://hooks.example.test/x", &allow).is_ok());
         assert!(check_callback("https://a.b.corp.test/x", &allow).is_ok());
+        // Allow-listed: http and a loopback address are accepted.
         assert!(check_callback("http://127.0.0.1:9999/hook", &allow).is_ok());
+        // Not allow-listed: https only, and never a private address literal.
         assert!(check_callback("http://127.0.0.1:8000/hook", &allow).is_err());
-        assert!(check_callback("https://corp.test.evil.test/", &allow).is_err());
+        assert!(check_callback("https://127.0.0.1:8000/hook", &allow).is_err());
+        assert!(check_callback("https://10.1.2.3/hook", &[]).is_err());
+        assert!(check_callback("https://[::1]/hook", &[]).is_err());
+        assert!(check_callback("https://[::ffff:192.168.0.1]/hook", &[]).is_err());
+        assert!(check_callback("https://169.254.169.254/latest/meta-data", &[]).is_err());
+        assert!(check_callback("http://hooks.example.org/", &[]).is_err());
+        assert!(check_callback("https://hooks.example.org/", &[]).is_ok());
+        assert!(check_callback("https://93.184.215.14/hook", &[]).is_ok());
         assert!(check_callback("ftp://hooks.example.test/", &allow).is_err());
         assert!(check_callback("https://user:pw@hooks.example.test/", &allow).is_err());
-        assert!(check_callback("https://hooks.example.test/", &[]).is_err());
+    }
+
+    #[test]
+    fn public_addresses() {
+        let public = |s: &str| is_public_ip(s.parse().unwrap());
+        for private in [
+            "127.0.0.1",
+            "10.0.0.1",
+            "172.16.5.4",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "224.0.0.1",
+            "255.255.255.255",
+            "::1",
+            "::",
+            "fe80::1",
+            "fd00::1",
+            "::ffff:10.0.0.1",
+            "64:ff9b::a00:1",
+            "192.0.2.1",
+            "2001:db8::1",
+        ] {
+            assert!(!public(private), "{private}");
+        }
+        for p in [
+            "93.184.215.14",
+            "8.8.8.8",
+            "2606:4700::1111",
+            "::ffff:8.8.8.8",
+        ] {
+            assert!(public(p), "{p}");
+        }
+    }
+
+    #[tokio::test]
+    async fn names_are_checked_after_resolution() {
+        // `localhost` resolves to loopback: refused unless allow-listed.
+        let e = resolve_callback("https://localhost/hook", &[])
+            .await
+            .unwrap_err();
+        assert!(e.problem().detail.contains("resolves to a private"), "{e}");
+        let ok = resolve_callback("https://localhost:8443/hook", &["localhost".to_owned()])
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(ok.0, "localhost");
+        assert!(ok.1.ip().is_loopback() && ok.1.port() == 8443);
     }
 }

@@ -87,18 +87,38 @@ async fn deliver(state: &AppState, client: &reqwest::Client, secret: &str, job: 
     let Some(url) = job.callback_url.as_deref() else {
         return;
     };
-    // The allow-list is checked again at delivery: configuration may have changed.
-    if crate::util::check_callback(url, &state.config.webhook_allow_hosts).is_err() {
-        record(
-            state,
-            job,
-            false,
-            None,
-            Some("callback host no longer allowed".into()),
-        )
-        .await;
-        return;
-    }
+    // Checked again at delivery, after resolving the name (configuration may have changed,
+    // and DNS may now point elsewhere); the connection then goes to the vetted address only.
+    let pinned = match crate::util::resolve_callback(url, &state.config.webhook_allow_hosts).await {
+        Ok(p) => p,
+        Err(e) => {
+            // DNS may recover: retried like a failed delivery.
+            let attempt = job.webhook.attempts + 1;
+            let next = (attempt < state.config.webhook_max_attempts)
+                .then(|| now_millis() + backoff_ms(attempt));
+            let outcome = if next.is_some() { "retried" } else { "failed" };
+            state
+                .metrics
+                .inc(crate::telemetry::Metric::WebhookDeliveries, &[outcome]);
+            record(state, job, false, next, Some(e.problem().detail)).await;
+            return;
+        }
+    };
+    let pinned_client;
+    let client = match pinned {
+        Some((host, addr)) => {
+            pinned_client = reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .redirect(reqwest::redirect::Policy::none())
+                .resolve(&host, addr)
+                .build();
+            match &pinned_client {
+                Ok(c) => c,
+                Err(_) => client,
+            }
+        }
+        None => client,
+    };
     let body = serde_json::to_vec(&JobView::of(job)).unwrap_or_default();
     let ts = now_millis() / 1000;
     let sig = signature(secret, ts, &body);

@@ -37,7 +37,8 @@ impl Backend {
         }
     }
 
-    fn args(&self) -> Vec<String> {
+    /// The store flags of this backend (for `ndf` subcommands run beside a server).
+    pub fn args(&self) -> Vec<String> {
         match self {
             Backend::Embedded { dir } => vec!["--data-dir".into(), dir.display().to_string()],
             Backend::Scaled { store, blobs, .. } => vec![
@@ -49,7 +50,8 @@ impl Backend {
         }
     }
 
-    fn env(&self) -> Vec<(String, String)> {
+    /// The environment of this backend (S3 settings, keys).
+    pub fn env(&self) -> Vec<(String, String)> {
         match self {
             Backend::Embedded { .. } => Vec::new(),
             Backend::Scaled { s3_env, .. } => s3_env.clone(),
@@ -132,9 +134,18 @@ pub fn scaled(name: &str) -> Option<Backend> {
             ("NDF_S3_ACCESS_KEY_ID".into(), key),
             ("NDF_S3_SECRET_ACCESS_KEY".into(), secret),
             ("NDF_S3_REGION".into(), region),
+            // Scale-out storage needs its master key and key-hash secret from configuration.
+            ("NDF_MASTER_KEY".into(), TEST_MASTER_KEY.into()),
+            ("NDF_API_KEY_SECRET".into(), TEST_API_KEY_SECRET.into()),
         ],
     })
 }
+
+/// The master key ring of the scale-out test servers (a test fixture, not a secret).
+pub const TEST_MASTER_KEY: &str =
+    "test1:8a1f0c3e5b7d9f21436587a9cbedf0123456789abcdef0123456789abcdef012";
+/// The API-key hash secret of the scale-out test servers.
+pub const TEST_API_KEY_SECRET: &str = "scale-out-test-api-key-secret";
 
 /// Every backend available here: embedded always, postgres+s3 when its services run.
 pub fn backends(name: &str) -> Vec<Backend> {
