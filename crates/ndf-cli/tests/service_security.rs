@@ -508,6 +508,50 @@ fn keys_scopes_tenants_rate_and_size_limits() {
             401,
         );
 
+        // Erasing a tenant: its jobs and their data are gone; other tenants keep theirs.
+        let r = http
+            .post(server.url("/v1/jobs"))
+            .bearer_auth(&globex)
+            .header("content-type", "application/pdf")
+            .body(pdf.clone())
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 202);
+        let kept = r.json::<serde_json::Value>().unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let r = http
+            .delete(server.url("/v1/tenants/acme/data"))
+            .bearer_auth(&acme)
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 403, "erasing needs the admin scope");
+        let r = http
+            .delete(server.url("/v1/tenants/acme/data"))
+            .bearer_auth(&admin)
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 200, "[{name}]");
+        let erased: serde_json::Value = r.json().unwrap();
+        assert_eq!(erased["jobs_erased"], 1, "[{name}] {erased}");
+        assert_eq!(erased["complete"], true);
+        let r = http
+            .get(server.url(&format!("/v1/jobs/{id}")))
+            .bearer_auth(&reader)
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 404, "[{name}] erased");
+        if let support::Backend::Embedded { dir } = &backend {
+            assert!(!dir.join("blobs/jobs").join(&id).join("input.pdf").exists());
+        }
+        let r = http
+            .get(server.url(&format!("/v1/jobs/{kept}")))
+            .bearer_auth(&globex)
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 200, "[{name}] other tenants keep their jobs");
+
         // 429 over the key's rate, with Retry-After; on the scale-out backend the limit holds
         // across two replicas sharing the database.
         let limited = create_key(&backend, "umbrella", &["jobs:read"]);
