@@ -9,6 +9,8 @@
 #   seed_streams.py (python3), plus small hand-written seeds so every target has some even
 #   without python3 or the corpus.
 # - font_program also gets the ndf-fontfile test fixtures.
+# - http_request: hand-written only (page selections, callback URLs, config snippets, query
+#   strings, raw and multipart bodies), each behind its mode byte (fuzz_targets/http_request.rs).
 #
 # Rerunning only adds files. Filter seeds start with the 6-byte /DecodeParms header described
 # in fuzz/src/lib.rs: [predictor, colors, bits, columns lo, columns hi, flags].
@@ -21,7 +23,7 @@ max=${SEED_MAX_BYTES:-262144}
 corpus=$here/corpus
 
 targets=(open_document extract_page cmap_parse filter_flate filter_lzw filter_ascii85
-    filter_asciihex filter_runlength font_program content_stream)
+    filter_asciihex filter_runlength font_program content_stream http_request)
 for t in "${targets[@]}"; do mkdir -p "$corpus/$t"; done
 
 # ---------------------------------------------------------------- hand-written seeds
@@ -72,6 +74,31 @@ printf "${hdr}"'87cURD]i,"Ebo7~>' > "$corpus/filter_ascii85/hand-hello"
 printf "${hdr}"'z!!*-(~>' > "$corpus/filter_ascii85/hand-z"
 printf "${hdr}"'48 65 6c 6C 6f 2>' > "$corpus/filter_asciihex/hand-hello"
 printf "${hdr}"'\x04Hello\xfd!\x80' > "$corpus/filter_runlength/hand-hello"
+
+# http_request: the first byte is the mode (0 pages, 1 callback, 2 TOML config, 3 NDF_*
+# environment, 4 URL redaction, 5 query string, 6 request body, 7 API key / tenant id).
+h=$corpus/http_request
+printf '\x001-3,7,10-' > "$h/pages-ranges"
+printf '\x00 2 , 4 - 6 ,\t9-' > "$h/pages-spaces"
+printf '\x01hooks.example.test,*.corp.test,127.0.0.1:9999\nhttps://hooks.example.test/done?job=1' > "$h/callback-exact"
+printf '\x01*.corp.test\nhttp://a.b.CORP.test:8080/cb#x' > "$h/callback-wildcard"
+printf '\x01hooks.example.test\nhttps://user:pw@hooks.example.test/' > "$h/callback-credentials"
+printf '\x02listen = "127.0.0.1:9000"\nworkers = 3\nstore = "postgres://ndf:pw@db:5432/ndf?sslmode=require"\nwebhook_secret = "s3cret"\nwebhook_allow_hosts = ["hooks.example.test", "*.corp.test"]\n[limits]\ndeadline_ms = 5000\nmax_pages = 10\n' > "$h/config-toml"
+printf '\x02s3_secret_access_key = "k"\ns3_allow_http = true\nmax_body_bytes = 1048576\nadmin_listen = "127.0.0.1:9100"\n' > "$h/config-toml-s3"
+printf '\x03LISTEN=127.0.0.1:9000\nWORKERS=7\nLIMITS_DEADLINE_MS=9\nWEBHOOK_SECRET=abc\nWEBHOOK_ALLOW_HOSTS=a.test, *.b.test\nS3_ALLOW_HTTP=yes\nMAX_BODY_BYTES=18446744073709551615\nNDF_PASSWORD=not-config\n' > "$h/config-env"
+printf '\x04postgres\x00ndf\x00db.internal:5432/ndf?sslmode=require&password=x#frag' > "$h/redact-postgres"
+printf '\x04s3\x00AKIA\x00bucket/prefix?X-Amz-Signature=f00&token=t' > "$h/redact-s3"
+printf '\x05pages=1-3%%2C7&format=markdown' > "$h/query-extract"
+printf '\x05pages=2-&callback_url=https%%3A%%2F%%2Fa.corp.test%%2Fhook&format=text' > "$h/query-job"
+# Body mode: [kind, flags, limit, chunk size] then the body (see body() in the target).
+printf '\x06\x00\x01\x03\x07%%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%%%EOF\n' > "$h/body-raw-pdf"
+printf '\x06\x00\x02\x00\x40%%PDF-1.7 longer than the sixteen byte limit\n' > "$h/body-raw-too-large"
+printf '\x06\x01\x00\x03\x40--XyZ\r\nContent-Disposition: form-data; name="note"\r\n\r\nhello\r\n--XyZ\r\nContent-Disposition: form-data; name="file"; filename="a.pdf"\r\nContent-Type: application/pdf\r\n\r\n%%PDF-1.4\n%%%%EOF\n\r\n--XyZ--\r\n' > "$h/body-multipart"
+printf '\x06\x02\x05\x02\x0b--XyZ\r\nContent-Disposition: form-data; name="file"\r\n\r\njunk first %%PDF-1.7 x\r\n--XyZ--\r\n' > "$h/body-multipart-quoted"
+printf '\x06\x04\x00\x03\x20multipart/form-data; boundary=----b7\n------b7\r\nContent-Disposition: form-data; name="other"\r\n\r\n%%PDF-1.4\r\n------b7--\r\n' > "$h/body-multipart-no-file"
+printf '\x06\x05\x04\x03\x20--XyZ\r\nContent-Disposition: form-data; name="file"\r\n\r\n%%PDF-1.4\r\n--XyZ--\r\n' > "$h/body-multipart-no-boundary"
+printf '\x07ndf_0123456789ab_%s' "$(printf '0123456789abcdef%.0s' 1 2 3 4)" > "$h/key-well-formed"
+printf '\x07tenant-a_01' > "$h/tenant"
 
 fixtures=$root/crates/ndf-fontfile/tests/fixtures
 if [ -d "$fixtures" ]; then

@@ -54,6 +54,22 @@ cargo test --workspace --locked
 
 log "fuzz targets build"
 cargo build --manifest-path fuzz/Cargo.toml --locked --bins
+# A short smoke run of every target when the fuzzing toolchain is here (a nightly toolchain and
+# cargo-fuzz; `--sanitizer none` works on stable too). The long runs: fuzz/run.sh.
+if rustup toolchain list 2>/dev/null | grep -q '^nightly' && command -v cargo-fuzz >/dev/null 2>&1; then
+    log "smoke fuzz (5 s per target)"
+    for target in $(cargo fuzz list); do
+        cargo fuzz run --sanitizer none "$target" -- -max_total_time=5 -rss_limit_mb=2048 \
+            > "target/fuzz-smoke-$target.log" 2>&1 \
+            || { tail -40 "target/fuzz-smoke-$target.log"; echo "smoke fuzz of $target failed"; exit 1; }
+        echo "   $target: $(grep -E '^#[0-9]+' "target/fuzz-smoke-$target.log" | tail -1 | cut -c1-90)"
+    done
+else
+    echo "no nightly toolchain or cargo-fuzz here: smoke fuzz skipped (fuzz/README.md)"
+fi
+
+log "scans: gitleaks, semgrep rules, checkov and trivy over deploy/"
+bash scripts/scan.sh
 
 # --- supply chain: licences, bans, sources, advisories (offline, RustSec snapshot) ----------
 log "cargo deny"
