@@ -92,16 +92,10 @@ fn now() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
-fn store_options(config: &ndf_server::Config) -> ndf_store::StoreOptions {
-    ndf_store::StoreOptions {
-        max_connections: 2,
-        s3_endpoint: config.s3_endpoint.clone(),
-        s3_region: config.s3_region.clone(),
-        s3_access_key_id: config.s3_access_key_id.clone(),
-        s3_secret_access_key: config.s3_secret_access_key.clone(),
-        s3_allow_http: config.s3_allow_http,
-        ..ndf_store::StoreOptions::default()
-    }
+/// The job store, key store and audit log of the configuration's database.
+async fn databases(config: &ndf_server::Config) -> anyhow::Result<ndf_store::Databases> {
+    let options = ndf_server::store_options(config);
+    Ok(ndf_store::open_databases(&config.store_url(), &options).await?)
 }
 
 #[allow(clippy::print_stdout)]
@@ -116,10 +110,7 @@ pub(crate) fn keys(cmd: KeysCommand) -> anyhow::Result<ExitCode> {
         match cmd {
             KeysCommand::Create(a) => {
                 let config = a.service.load()?;
-                let so = store_options(&config);
-                let (_, keys) =
-                    ndf_store::open_job_and_key_store(&config.store_url(), &so).await?;
-                let audit = ndf_store::open_audit_log(&config.store_url(), &so).await?;
+                let ndf_store::Databases { keys, audit, .. } = databases(&config).await?;
                 let secret = ndf_server::api_key_secret(&config)?;
                 let created = create_key_record(
                     keys.as_ref(),
@@ -146,11 +137,7 @@ pub(crate) fn keys(cmd: KeysCommand) -> anyhow::Result<ExitCode> {
             }
             KeysCommand::List(a) => {
                 let config = a.service.load()?;
-                let (_, keys) = ndf_store::open_job_and_key_store(
-                    &config.store_url(),
-                    &store_options(&config),
-                )
-                .await?;
+                let keys = databases(&config).await?.keys;
                 let list = keys.list_keys(a.tenant.as_deref()).await?;
                 let views: Vec<ndf_server::admin::KeyView> =
                     list.iter().map(ndf_server::admin::KeyView::from).collect();
@@ -159,10 +146,7 @@ pub(crate) fn keys(cmd: KeysCommand) -> anyhow::Result<ExitCode> {
             }
             KeysCommand::Revoke(a) => {
                 let config = a.service.load()?;
-                let so = store_options(&config);
-                let (_, keys) =
-                    ndf_store::open_job_and_key_store(&config.store_url(), &so).await?;
-                let audit = ndf_store::open_audit_log(&config.store_url(), &so).await?;
+                let ndf_store::Databases { keys, audit, .. } = databases(&config).await?;
                 if !keys.revoke_key(&a.id, now()).await? {
                     return Err(UsageError(format!("no active key {}", a.id)).into());
                 }
@@ -178,11 +162,9 @@ pub(crate) fn keys(cmd: KeysCommand) -> anyhow::Result<ExitCode> {
             }
             KeysCommand::RotateMaster(a) => {
                 let config = a.load()?;
-                let so = store_options(&config);
                 let at_rest = ndf_server::at_rest::AtRest::load(&config)?
                     .ok_or_else(|| UsageError("no master key configured".into()))?;
-                let jobs = ndf_store::open_job_store(&config.store_url(), &so).await?;
-                let audit = ndf_store::open_audit_log(&config.store_url(), &so).await?;
+                let ndf_store::Databases { jobs, audit, .. } = databases(&config).await?;
                 let (mut after, mut seen, mut rewrapped) = (None, 0u64, 0u64);
                 // Bounded: one pass over the table in pages of 1,000.
                 for _ in 0..1_000_000 {
@@ -222,8 +204,7 @@ pub(crate) fn audit(cmd: AuditCommand) -> anyhow::Result<ExitCode> {
         match cmd {
             AuditCommand::Verify(a) => {
                 let config = a.load()?;
-                let log =
-                    ndf_store::open_audit_log(&config.store_url(), &store_options(&config)).await?;
+                let log = databases(&config).await?.audit;
                 let report = ndf_store::verify_store(log.as_ref(), 1_000).await?;
                 println!("{}", serde_json::to_string_pretty(&report)?);
                 Ok(if report.is_clean() {
@@ -234,8 +215,7 @@ pub(crate) fn audit(cmd: AuditCommand) -> anyhow::Result<ExitCode> {
             }
             AuditCommand::Export(a) => {
                 let config = a.service.load()?;
-                let log =
-                    ndf_store::open_audit_log(&config.store_url(), &store_options(&config)).await?;
+                let log = databases(&config).await?.audit;
                 let to = a.to.unwrap_or_else(now);
                 let mut after = 0i64;
                 // Bounded: pages of 1,000 up to ten million records.

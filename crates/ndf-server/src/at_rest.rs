@@ -44,21 +44,11 @@ fn read_key_file(path: &Path) -> Result<String, ConfigError> {
 fn embedded_key_file(config: &Config) -> Result<std::path::PathBuf, ConfigError> {
     let path = config.data_dir.join("master.key");
     if !path.exists() {
-        std::fs::create_dir_all(&config.data_dir)
-            .map_err(|e| ConfigError(format!("{}: {e}", config.data_dir.display())))?;
         let id = KeyId::new("k1").map_err(|e| ConfigError(e.to_string()))?;
         let line = ndf_seal::generate_key_line(&id).map_err(|e| ConfigError(e.to_string()))?;
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        match options.open(&path) {
-            Ok(mut f) => std::io::Write::write_all(&mut f, format!("{}\n", &*line).as_bytes())
-                .map_err(|e| ConfigError(format!("{}: {e}", path.display())))?,
-            // Another process created it first: use theirs.
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(ConfigError(format!("{}: {e}", path.display()))),
-        }
+        // Another process creating it first is fine: its key is used.
+        crate::util::create_secret_file_once(&path, format!("{}\n", &*line).as_bytes())
+            .map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
     }
     Ok(path)
 }

@@ -83,7 +83,8 @@ pub enum ServerError {
     Io(#[from] std::io::Error),
 }
 
-fn store_options(config: &Config) -> StoreOptions {
+/// The store settings of a configuration (also what `ndf keys` / `ndf audit` open).
+pub fn store_options(config: &Config) -> StoreOptions {
     StoreOptions {
         max_connections: config.db_connections.max(1),
         s3_endpoint: config.s3_endpoint.clone(),
@@ -106,19 +107,10 @@ pub fn api_key_secret(config: &Config) -> Result<Option<Vec<u8>>, ServerError> {
     }
     let path = config.data_dir.join("api-key-secret");
     if !path.exists() {
-        std::fs::create_dir_all(&config.data_dir)?;
         let mut secret = [0u8; 32];
         getrandom::fill(&mut secret)
             .map_err(|e| std::io::Error::other(format!("no randomness: {e}")))?;
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        match options.open(&path) {
-            Ok(mut f) => std::io::Write::write_all(&mut f, hex::encode(secret).as_bytes())?,
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(e.into()),
-        }
+        util::create_secret_file_once(&path, hex::encode(secret).as_bytes())?;
     }
     let text = util::read_small_file(&path, 4096)?;
     Ok(Some(text.trim().as_bytes().to_vec()))
@@ -134,8 +126,8 @@ pub async fn build_state(
         std::fs::create_dir_all(&config.data_dir)?;
     }
     let so = store_options(&config);
-    let (jobs, keys) = ndf_store::open_job_and_key_store(&config.store_url(), &so).await?;
-    let audit = ndf_store::open_audit_log(&config.store_url(), &so).await?;
+    let ndf_store::Databases { jobs, keys, audit } =
+        ndf_store::open_databases(&config.store_url(), &so).await?;
     let blobs = ndf_store::open_blob_store(&config.blobs_url(), &so).await?;
     let at_rest = at_rest::AtRest::load(&config)?;
     let listen_loopback = config

@@ -280,35 +280,25 @@ impl From<ndf_store::StoreError> for ApiError {
 /// The `'static` form of a stable error code (engine codes, API codes and the job-only codes),
 /// or `other` for a string that is none of them: metric labels stay a closed set.
 pub fn static_code(code: &str) -> &'static str {
-    const JOB_CODES: &[&str] = &[
-        "input_missing",
-        "worker_lost",
-        "deadline_exceeded",
-        "cancelled",
-    ];
-    if let Some(c) = Code::ALL.iter().find(|c| c.as_str() == code) {
-        return c.as_str();
-    }
-    if let Some(c) = ApiCode::ALL.iter().find(|c| c.row().1 == code) {
-        return c.row().1;
-    }
-    JOB_CODES
-        .iter()
-        .find(|c| **c == code)
-        .copied()
+    all_codes()
+        .into_iter()
+        .find(|c| *c == code)
         .unwrap_or("other")
 }
+
+/// Codes only failed jobs carry, beside the engine and API codes.
+const JOB_CODES: [&str; 4] = [
+    "input_missing",
+    "worker_lost",
+    "deadline_exceeded",
+    "cancelled",
+];
 
 /// Every stable code: engine codes, API codes, job-only codes.
 pub fn all_codes() -> Vec<&'static str> {
     let mut v: Vec<&'static str> = Code::ALL.iter().map(|c| c.as_str()).collect();
     v.extend(ApiCode::ALL.iter().map(|c| c.row().1));
-    v.extend([
-        "input_missing",
-        "worker_lost",
-        "deadline_exceeded",
-        "cancelled",
-    ]);
+    v.extend(JOB_CODES);
     v.sort_unstable();
     v.dedup();
     v

@@ -189,6 +189,26 @@ pub fn looks_like_pdf(data: &[u8]) -> bool {
     head.windows(5).any(|w| w == b"%PDF-")
 }
 
+/// Create `path` with `contents` readable by its owner only (0600), unless it exists: the
+/// embedded store's own secrets. Another process creating it first is not an error.
+pub fn create_secret_file_once(path: &std::path::Path, contents: &[u8]) -> std::io::Result<()> {
+    if path.exists() {
+        return Ok(());
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(mut f) => std::io::Write::write_all(&mut f, contents),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 /// A small text file, at most `max` bytes.
 pub fn read_small_file(path: &std::path::Path, max: u64) -> std::io::Result<String> {
     use std::io::Read;

@@ -184,11 +184,15 @@ impl SqliteAuditLog {
     /// Opens `sqlite://PATH` like [`SqliteJobStore::open`] (creating it and applying
     /// migrations). `sqlite::memory:` gives a private database, not the job store's.
     pub async fn open(url: &str, options: &StoreOptions) -> Result<Self, StoreError> {
-        let store = SqliteJobStore::open(url, options).await?;
-        Ok(Self {
-            pool: store.pool,
+        Ok(Self::on(&SqliteJobStore::open(url, options).await?, url))
+    }
+
+    /// The audit log of an open job store's database, on the same pool.
+    pub(crate) fn on(store: &SqliteJobStore, url: &str) -> Self {
+        Self {
+            pool: store.pool.clone(),
             url: redact_url(url),
-        })
+        }
     }
 
     async fn append_locked(
@@ -230,11 +234,15 @@ impl PgAuditLog {
     /// Connects to `postgres://…` like [`PgJobStore::open`] (same pool options, statement
     /// timeouts and migrations).
     pub async fn open(url: &str, options: &StoreOptions) -> Result<Self, StoreError> {
-        let store = PgJobStore::open(url, options).await?;
-        Ok(Self {
-            pool: store.pool,
+        Ok(Self::on(&PgJobStore::open(url, options).await?, url))
+    }
+
+    /// The audit log of an open job store's database, on the same pool.
+    pub(crate) fn on(store: &PgJobStore, url: &str) -> Self {
+        Self {
+            pool: store.pool.clone(),
             url: redact_url(url),
-        })
+        }
     }
 
     async fn append_locked(

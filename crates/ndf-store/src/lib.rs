@@ -205,17 +205,36 @@ pub async fn open_job_store(
     }
 }
 
-/// Opens a job store and the key store of the same database (one pool).
-pub async fn open_job_and_key_store(
-    url: &str,
-    options: &StoreOptions,
-) -> Result<(Arc<dyn JobStore>, Arc<dyn KeyStore>), StoreError> {
+/// The stores that live in one database: jobs, API keys and the audit log.
+#[derive(Debug, Clone)]
+pub struct Databases {
+    /// Durable jobs.
+    pub jobs: Arc<dyn JobStore>,
+    /// API keys and rate counters.
+    pub keys: Arc<dyn KeyStore>,
+    /// The audit log.
+    pub audit: Arc<dyn AuditLog>,
+}
+
+/// Opens the job store, key store and audit log of one database (same URL forms as
+/// [`open_job_store`]) on one pool, running migrations once.
+pub async fn open_databases(url: &str, options: &StoreOptions) -> Result<Databases, StoreError> {
     if url.starts_with("sqlite:") {
         let s = Arc::new(SqliteJobStore::open(url, options).await?);
-        Ok((s.clone(), s))
+        let audit = Arc::new(SqliteAuditLog::on(&s, url));
+        Ok(Databases {
+            jobs: s.clone(),
+            keys: s,
+            audit,
+        })
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         let s = Arc::new(PgJobStore::open(url, options).await?);
-        Ok((s.clone(), s))
+        let audit = Arc::new(PgAuditLog::on(&s, url));
+        Ok(Databases {
+            jobs: s.clone(),
+            keys: s,
+            audit,
+        })
     } else {
         Err(StoreError::Invalid(format!(
             "unsupported job store URL {} (expected sqlite://PATH or postgres://…)",

@@ -46,7 +46,9 @@ struct SqliteHarness {
 async fn sqlite_store() -> SqliteHarness {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("jobs.db").display());
-    let (store, keys) = ndf_store::open_job_and_key_store(&url, &store_options())
+    let ndf_store::Databases {
+        jobs: store, keys, ..
+    } = ndf_store::open_databases(&url, &store_options())
         .await
         .unwrap();
     SqliteHarness {
@@ -78,10 +80,11 @@ async fn pg_store() -> Option<PgHarness> {
         .await
         .unwrap();
     admin.close().await.unwrap();
-    let (store, keys) =
-        ndf_store::open_job_and_key_store(&with_search_path(&url, &schema), &store_options())
-            .await
-            .unwrap();
+    let ndf_store::Databases {
+        jobs: store, keys, ..
+    } = ndf_store::open_databases(&with_search_path(&url, &schema), &store_options())
+        .await
+        .unwrap();
     Some(PgHarness {
         store,
         keys,
