@@ -37,7 +37,7 @@ use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
 use prost::Message;
 use serde_json::Value;
-use support::{Opts, Server, backends, client, embedded, wait_job};
+use support::{Opts, Server, backends, client, embedded, tool, wait_job};
 
 /// The client's own span: every trace below must continue it.
 const CLIENT_TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
@@ -45,27 +45,6 @@ const CLIENT_SPAN: &str = "00f067aa0ba902b7";
 
 fn traceparent(trace: &str) -> String {
     format!("00-{trace}-{CLIENT_SPAN}-01")
-}
-
-fn require_services() -> bool {
-    std::env::var("NDF_REQUIRE_SERVICES").is_ok_and(|v| v == "1")
-}
-
-/// A program on PATH, or `None` (skip, or panic when the test command requires it).
-fn tool(name: &str) -> Option<PathBuf> {
-    let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|d| d.join(name))
-            .find(|p| p.is_file())
-    });
-    if found.is_none() {
-        assert!(
-            !require_services(),
-            "{name} is not installed (the test command installs it)"
-        );
-        eprintln!("skipping: {name} is not installed");
-    }
-    found
 }
 
 /// A file of the repository, at most 4 MiB.

@@ -16,23 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::{Opts, Server, client, embedded, wait_job};
-
-fn openssl() -> Option<PathBuf> {
-    let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|d| d.join("openssl"))
-            .find(|p| p.is_file())
-    });
-    if found.is_none() {
-        assert!(
-            std::env::var("NDF_REQUIRE_SERVICES").map_or(true, |v| v != "1"),
-            "openssl is not installed (the test command installs it)"
-        );
-        eprintln!("skipping: openssl is not installed");
-    }
-    found
-}
+use support::{Opts, Server, client, embedded, tool, wait_job};
 
 fn run(cmd: &mut Command) -> std::process::Output {
     let out = cmd.stdin(Stdio::null()).output().expect("run");
@@ -130,7 +114,7 @@ fn s_client(openssl: &Path, addr: &str, ca: &Path, flags: &[&str]) -> (bool, Str
 
 #[test]
 fn tls_1_3_works_old_versions_are_refused_and_certificates_reload() {
-    let Some(openssl) = openssl() else {
+    let Some(openssl) = tool("openssl") else {
         return;
     };
     let dir = support::scratch("sec_tls_certs");
@@ -749,21 +733,7 @@ fn stored_data_is_encrypted_and_deletion_shreds_it() {
                 s3_env,
             } => {
                 let dump = pg_dump_text(store).into_bytes();
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .unwrap();
-                let env = |k: &str| s3_env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
-                let options = ndf_store::StoreOptions {
-                    s3_endpoint: env("NDF_S3_ENDPOINT"),
-                    s3_region: env("NDF_S3_REGION"),
-                    s3_access_key_id: env("NDF_S3_ACCESS_KEY_ID"),
-                    s3_secret_access_key: env("NDF_S3_SECRET_ACCESS_KEY"),
-                    ..ndf_store::StoreOptions::default()
-                };
-                let bucket = rt
-                    .block_on(ndf_store::open_blob_store(blobs, &options))
-                    .unwrap();
+                let (rt, bucket) = support::s3_bucket(blobs, s3_env);
                 let mut objects = Vec::new();
                 for id in &ids {
                     for key in [
@@ -823,21 +793,7 @@ fn read_object(backend: &support::Backend, key: &str) -> Vec<u8> {
     match backend {
         support::Backend::Embedded { dir } => std::fs::read(dir.join("blobs").join(key)).unwrap(),
         support::Backend::Scaled { blobs, s3_env, .. } => {
-            let env = |k: &str| s3_env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
-            let options = ndf_store::StoreOptions {
-                s3_endpoint: env("NDF_S3_ENDPOINT"),
-                s3_region: env("NDF_S3_REGION"),
-                s3_access_key_id: env("NDF_S3_ACCESS_KEY_ID"),
-                s3_secret_access_key: env("NDF_S3_SECRET_ACCESS_KEY"),
-                ..ndf_store::StoreOptions::default()
-            };
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            let bucket = rt
-                .block_on(ndf_store::open_blob_store(blobs, &options))
-                .unwrap();
+            let (rt, bucket) = support::s3_bucket(blobs, s3_env);
             rt.block_on(bucket.get(key))
                 .unwrap()
                 .expect("object")

@@ -557,3 +557,47 @@ pub fn encrypted_doc_with(password: &[u8], texts: &[&str]) -> Vec<u8> {
     let id = rc4_writer::hex(&rc4_writer::ID0);
     w.finish(1, &format!("/Encrypt 5 0 R /ID [<{id}> <{id}>]"))
 }
+
+/// A program on PATH, or `None` after a skip message; panics when `NDF_REQUIRE_SERVICES=1`
+/// (the test command installs every tool the tests use).
+pub fn tool(name: &str) -> Option<PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join(name))
+            .find(|p| p.is_file())
+    });
+    if found.is_none() {
+        assert!(
+            std::env::var("NDF_REQUIRE_SERVICES").map_or(true, |v| v != "1"),
+            "{name} is not installed (the test command installs it)"
+        );
+        eprintln!("skipping: {name} is not installed");
+    }
+    found
+}
+
+/// The S3 bucket of a scale-out backend, opened as its servers open it.
+pub fn s3_bucket(
+    blobs: &str,
+    s3_env: &[(String, String)],
+) -> (
+    tokio::runtime::Runtime,
+    std::sync::Arc<dyn ndf_store::BlobStore>,
+) {
+    let env = |k: &str| s3_env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    let options = ndf_store::StoreOptions {
+        s3_endpoint: env("NDF_S3_ENDPOINT"),
+        s3_region: env("NDF_S3_REGION"),
+        s3_access_key_id: env("NDF_S3_ACCESS_KEY_ID"),
+        s3_secret_access_key: env("NDF_S3_SECRET_ACCESS_KEY"),
+        ..ndf_store::StoreOptions::default()
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let bucket = rt
+        .block_on(ndf_store::open_blob_store(blobs, &options))
+        .expect("open the bucket");
+    (rt, bucket)
+}
