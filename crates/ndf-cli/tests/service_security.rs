@@ -357,7 +357,12 @@ fn keys_scopes_tenants_rate_and_size_limits() {
         for bad in [
             "nonsense",
             "ndf_000000000000_00",
-            &format!("{}0", &acme[..acme.len() - 1]),
+            // The real key with its last digit changed (to another digit, whatever it was).
+            &format!(
+                "{}{}",
+                &acme[..acme.len() - 1],
+                if acme.ends_with('0') { '1' } else { '0' }
+            ),
         ] {
             let r = http
                 .get(server.url("/v1/jobs"))
