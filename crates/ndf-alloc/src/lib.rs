@@ -21,7 +21,13 @@
 // The workspace forbids unsafe code; this crate only allows it on the GlobalAlloc impl.
 #![deny(unsafe_code)]
 
-use std::alloc::{GlobalAlloc, Layout, System};
+use std::alloc::{GlobalAlloc, Layout};
+
+/// The allocator that does the work: mimalloc with the `mimalloc` feature, else the system's.
+#[cfg(feature = "mimalloc")]
+const BACKEND: mimalloc::MiMalloc = mimalloc::MiMalloc;
+#[cfg(not(feature = "mimalloc"))]
+const BACKEND: std::alloc::System = std::alloc::System;
 use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::Relaxed;
 
@@ -121,7 +127,7 @@ unsafe impl GlobalAlloc for CountingAllocator {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         // SAFETY: the caller upholds `GlobalAlloc::alloc`'s contract (non-zero size), which is
         // the one `System::alloc` needs.
-        let ptr = unsafe { System.alloc(layout) };
+        let ptr = unsafe { BACKEND.alloc(layout) };
         if !ptr.is_null() {
             record_allocation(layout.size());
         }
@@ -130,7 +136,7 @@ unsafe impl GlobalAlloc for CountingAllocator {
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         // SAFETY: as in `alloc`: the caller's contract is `System::alloc_zeroed`'s.
-        let ptr = unsafe { System.alloc_zeroed(layout) };
+        let ptr = unsafe { BACKEND.alloc_zeroed(layout) };
         if !ptr.is_null() {
             record_allocation(layout.size());
         }
@@ -140,7 +146,7 @@ unsafe impl GlobalAlloc for CountingAllocator {
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         // SAFETY: the caller guarantees `ptr` came from this allocator (hence from `System`,
         // which did every allocation) with this `layout`.
-        unsafe { System.dealloc(ptr, layout) };
+        unsafe { BACKEND.dealloc(ptr, layout) };
         record_deallocation(layout.size());
     }
 
@@ -148,7 +154,7 @@ unsafe impl GlobalAlloc for CountingAllocator {
         // SAFETY: the caller guarantees `ptr` came from this allocator (hence from `System`)
         // with `layout`, and that `new_size` is non-zero and does not overflow when rounded up
         // to the alignment: exactly `System::realloc`'s contract.
-        let new_ptr = unsafe { System.realloc(ptr, layout, new_size) };
+        let new_ptr = unsafe { BACKEND.realloc(ptr, layout, new_size) };
         // On failure the old block is untouched and still allocated: nothing changes.
         if !new_ptr.is_null() {
             record_reallocation(layout.size(), new_size);

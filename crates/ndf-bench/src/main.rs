@@ -1,0 +1,191 @@
+//! `ndf-corpus-bench`: extracts the plain text of many PDFs with the engine alone (no service,
+//! no output files) and prints what it cost: time, pages, heap allocations per page and the
+//! heap peak. Used to profile (`perf record`, callgrind), by the instruction-count gate
+//! (`scripts/perf-gate.sh`) and for quick before/after comparisons while optimising.
+//!
+//! ```text
+//! ndf-corpus-bench [--repeat N] [--per-file] [--no-deadline] [--files-from LIST] [PDF or DIR]...
+//! ```
+//!
+//! Timing covers extraction and text rendering of each document already in memory (the files
+//! are read before the clock starts), so the figure is the engine's, not the disk's.
+//!
+//! Each document is extracted by one call of [`gate_extract_document`], a function kept out of
+//! line so that callgrind can count exactly it (`--toggle-collect`) and write one profile per
+//! document (`--dump-after`): that is how `scripts/perf-gate.sh` gets per-document instruction
+//! counts without start-up, file reading or printing. `--no-deadline` switches off the
+//! per-document deadline, which a run under valgrind (tens of times slower) could otherwise hit.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use ndf_extract::{Extraction, Options, render_text};
+
+/// Counts allocations so the summary can report allocations per page.
+#[global_allocator]
+static ALLOCATOR: ndf_alloc::CountingAllocator = ndf_alloc::CountingAllocator;
+
+/// Files larger than this are skipped (the engine's own default limit is larger; the bench
+/// keeps whole inputs in memory at once).
+const MAX_INPUT_BYTES: u64 = 256 << 20;
+
+struct Args {
+    repeat: usize,
+    per_file: bool,
+    no_deadline: bool,
+    inputs: Vec<PathBuf>,
+}
+
+fn parse_args() -> anyhow::Result<Args> {
+    let mut args = Args {
+        repeat: 1,
+        per_file: false,
+        no_deadline: false,
+        inputs: Vec::new(),
+    };
+    let mut it = std::env::args_os().skip(1);
+    while let Some(arg) = it.next() {
+        match arg.to_str() {
+            Some("--repeat") => {
+                let n = it.next().context("--repeat needs a number")?;
+                args.repeat = n
+                    .to_str()
+                    .and_then(|s| s.parse().ok())
+                    .filter(|&n| (1..=10_000).contains(&n))
+                    .context("--repeat takes a number from 1 to 10000")?;
+            }
+            Some("--per-file") => args.per_file = true,
+            Some("--no-deadline") => args.no_deadline = true,
+            Some("--files-from") => {
+                let list = it.next().context("--files-from needs a file")?;
+                let text = std::fs::read_to_string(&list)
+                    .with_context(|| format!("cannot read {}", Path::new(&list).display()))?;
+                args.inputs.extend(
+                    text.lines()
+                        .map(str::trim)
+                        .filter(|l| !l.is_empty())
+                        .map(PathBuf::from),
+                );
+            }
+            Some("-h" | "--help") => {
+                bail!(
+                    "usage: ndf-corpus-bench [--repeat N] [--per-file] [--no-deadline] [--files-from LIST] [PDF or DIR]..."
+                )
+            }
+            _ => {
+                let path = PathBuf::from(arg);
+                if path.is_dir() {
+                    let mut found: Vec<PathBuf> = std::fs::read_dir(&path)?
+                        .filter_map(Result::ok)
+                        .map(|e| e.path())
+                        .filter(|p| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("pdf")))
+                        .collect();
+                    found.sort();
+                    args.inputs.extend(found);
+                } else {
+                    args.inputs.push(path);
+                }
+            }
+        }
+    }
+    if args.inputs.is_empty() {
+        bail!("no input: give PDF files, folders of PDFs or --files-from LIST");
+    }
+    Ok(args)
+}
+
+#[allow(clippy::print_stdout)]
+fn main() -> anyhow::Result<()> {
+    let args = parse_args()?;
+    let mut documents = Vec::with_capacity(args.inputs.len());
+    for path in &args.inputs {
+        let len = std::fs::metadata(path)
+            .with_context(|| format!("cannot read {}", path.display()))?
+            .len();
+        if len > MAX_INPUT_BYTES {
+            println!("skipped (over {MAX_INPUT_BYTES} bytes): {}", path.display());
+            continue;
+        }
+        let data =
+            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        documents.push((path, data));
+    }
+
+    let mut options = Options::default();
+    if args.no_deadline {
+        options.limits.deadline_ms = 0;
+    }
+    let before = ndf_alloc::stats();
+    let started = Instant::now();
+    let (mut pages, mut failed, mut text_bytes) = (0u64, 0u64, 0u64);
+    let mut text = String::new();
+    for _ in 0..args.repeat {
+        for (path, data) in &documents {
+            let doc_started = Instant::now();
+            match gate_extract_document(data, &options, &mut text) {
+                Ok((n, bytes)) => {
+                    pages += n;
+                    text_bytes += bytes;
+                }
+                Err(_) => failed += 1,
+            }
+            if args.per_file {
+                println!(
+                    "{:10.3} ms  {}",
+                    doc_started.elapsed().as_secs_f64() * 1000.0,
+                    path.display()
+                );
+            }
+        }
+    }
+    let elapsed = started.elapsed();
+    let after = ndf_alloc::stats();
+    let allocations = after.allocations - before.allocations;
+    let allocated = after.total_allocated_bytes - before.total_allocated_bytes;
+    let per_page = |v: u64| {
+        if pages == 0 {
+            0.0
+        } else {
+            v as f64 / pages as f64
+        }
+    };
+    println!("documents       {}", documents.len() * args.repeat);
+    println!("failed          {failed}");
+    println!("pages           {pages}");
+    println!("text bytes      {text_bytes}");
+    println!("total ms        {:.1}", elapsed.as_secs_f64() * 1000.0);
+    println!(
+        "pages/s         {:.0}",
+        pages as f64 / elapsed.as_secs_f64().max(1e-9)
+    );
+    println!("allocations     {allocations}");
+    println!("allocs/page     {:.1}", per_page(allocations));
+    println!("alloc bytes/page {:.0}", per_page(allocated));
+    println!("heap peak MB    {:.1}", after.peak_bytes as f64 / 1e6);
+    Ok(())
+}
+
+/// Extracts one document and renders each page's plain text into `text` (reused): returns the
+/// pages and text bytes. Out of line and with a unique name: the instruction-count gate tells
+/// callgrind to count only inside this function and to write a profile after each call.
+#[inline(never)]
+fn gate_extract_document(
+    data: &[u8],
+    options: &Options,
+    text: &mut String,
+) -> Result<(u64, u64), ndf_extract::ExtractError> {
+    Extraction::run(data, options, |ex| render_pages(ex, text))
+}
+
+/// The pages of an open extraction, rendered one after the other.
+fn render_pages(ex: &mut Extraction<'_>, text: &mut String) -> (u64, u64) {
+    let (mut pages, mut bytes) = (0u64, 0u64);
+    while let Some(page) = ex.next_page() {
+        text.clear();
+        render_text(&page, text);
+        bytes += text.len() as u64;
+        pages += 1;
+    }
+    (pages, bytes)
+}
