@@ -66,7 +66,8 @@ fn similar_size(a: f32, b: f32, tol: f32) -> bool {
 }
 
 /// Group the segments of every direction group into blocks.
-pub(crate) fn build_blocks(segs: &[Seg], frags: &Frags) -> Vec<BBlock> {
+/// Consumes the segments' fragment lists (each segment is placed once).
+pub(crate) fn build_blocks(segs: &mut [Seg], frags: &Frags) -> Vec<BBlock> {
     let mut order: Vec<u32> = (0..segs.len())
         .filter_map(|i| u32::try_from(i).ok())
         .collect();
@@ -81,7 +82,7 @@ pub(crate) fn build_blocks(segs: &[Seg], frags: &Frags) -> Vec<BBlock> {
     let mut open: Vec<usize> = Vec::new();
     let mut cur_grp = u16::MAX;
     for &si in &order {
-        let Some(seg) = segs.get(si as usize) else {
+        let Some(seg) = segs.get_mut(si as usize) else {
             continue;
         };
         if seg.grp != cur_grp {
@@ -178,7 +179,7 @@ pub(crate) fn build_blocks(segs: &[Seg], frags: &Frags) -> Vec<BBlock> {
                 p0: seg.p0,
                 p1: seg.p1,
                 chars: seg.chars,
-                frags: seg.frags.clone(),
+                frags: std::mem::take(&mut seg.frags),
             });
             continue;
         }
@@ -193,7 +194,7 @@ pub(crate) fn build_blocks(segs: &[Seg], frags: &Frags) -> Vec<BBlock> {
                 p0: seg.p0,
                 p1: seg.p1,
                 chars: seg.chars,
-                frags: seg.frags.clone(),
+                frags: std::mem::take(&mut seg.frags),
             }],
             p0: seg.p0,
             p1: seg.p1,

@@ -62,13 +62,14 @@ impl Ctx<'_> {
 pub(crate) fn layout(page: &TextPage, opts: &LayoutOptions) -> Page {
     let prep = prepare(page);
     let frags = build_frags(&prep.glyphs);
+    let mut t = String::new();
     let labels: Vec<bool> = frags
         .frags
         .iter()
         .map(|f| {
             let g = frags.glyphs(f);
             g.len() <= 12 && {
-                let mut t = String::new();
+                t.clear();
                 for &gi in g {
                     if let Some(c) = prep
                         .glyphs
@@ -82,8 +83,8 @@ pub(crate) fn layout(page: &TextPage, opts: &LayoutOptions) -> Page {
             }
         })
         .collect();
-    let segs = build_segs(&frags, prep.groups.len(), &labels);
-    let blocks = build_blocks(&segs, &frags);
+    let mut segs = build_segs(&frags, prep.groups.len(), &labels);
+    let blocks = build_blocks(&mut segs, &frags);
     drop(segs);
     let ctx = Ctx {
         page,
@@ -211,29 +212,30 @@ fn ends_with_hyphen(l: &Line) -> bool {
 /// Units (glyph indices and word spaces) of a line, in visual order along the writing
 /// direction, with poppler's word-space rule between fragments.
 fn line_units(ctx: &Ctx<'_>, l: &BLine) -> Vec<u32> {
-    let fl: Vec<&Frag> = l
-        .frags
-        .iter()
-        .filter_map(|&f| ctx.frags.frags.get(f as usize))
-        .collect();
-    let Some(first) = fl.first() else {
+    // The line's fragments, walked without collecting them (this runs once per line).
+    let frags = || {
+        l.frags
+            .iter()
+            .filter_map(|&f| ctx.frags.frags.get(f as usize))
+    };
+    let Some(first) = frags().next() else {
         return Vec::new();
     };
     let em = first.size;
     let mut thr = SPACE_EM * em;
-    if fl.len() >= 2 && fl.iter().all(|f| f.n == 1) {
+    if frags().nth(1).is_some() && frags().all(|f| f.n == 1) {
         // Letter-spaced text: word spaces are clearly wider than the letter gaps.
-        let min_gap = fl
-            .windows(2)
-            .map(|w| w[1].p0 - w[0].p1)
+        let min_gap = frags()
+            .zip(frags().skip(1))
+            .map(|(a, b)| b.p0 - a.p1)
             .fold(f32::INFINITY, f32::min);
         if min_gap > 0.0 {
             thr = (WIDE_MUL * min_gap).min(WIDE_CAP_EM * em);
         }
     }
-    let mut units = Vec::with_capacity(fl.iter().map(|f| (f.g1 - f.g0) as usize + 1).sum());
+    let mut units = Vec::with_capacity(frags().map(|f| (f.g1 - f.g0) as usize + 1).sum());
     let mut prev: Option<&Frag> = None;
-    for f in fl {
+    for f in frags() {
         if let Some(p) = prev
             && f.p0 - p.p1 >= thr
         {
@@ -258,8 +260,8 @@ fn make_line(ctx: &Ctx<'_>, l: &BLine, group: &Group) -> Option<Line> {
     let mut mirrored: Vec<bool> = Vec::new();
     if !group.vertical {
         // Clusters: a base glyph with its marks, or a space.
-        let mut clusters: Vec<(usize, usize)> = Vec::new();
-        let mut classes: Vec<BidiClass> = Vec::new();
+        let mut clusters: Vec<(usize, usize)> = Vec::with_capacity(units.len());
+        let mut classes: Vec<BidiClass> = Vec::with_capacity(units.len());
         for (i, &u) in units.iter().enumerate() {
             let is_mark = u != SPACE && ctx.glyph(u).is_some_and(|g| g.kind == Kind::Mark);
             if is_mark && let Some(last) = clusters.last_mut() {
@@ -338,7 +340,8 @@ fn make_spans(ctx: &Ctx<'_>, units: &[u32], mirrored: &[bool]) -> Vec<Span> {
             let size = (g.size * 100.0).round() / 100.0;
             spans.push(Span {
                 bbox: rect.unwrap_or_default(),
-                text: String::new(),
+                // Room for the rest of the line in one allocation (most lines are one span).
+                text: String::with_capacity(units.len().saturating_sub(i).saturating_add(8)),
                 font: font.map(|f| f.name.clone()).unwrap_or_default(),
                 size,
                 bold: font.is_some_and(|f| f.bold),

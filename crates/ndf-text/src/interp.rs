@@ -148,6 +148,9 @@ struct Interp<'p, 'a> {
     /// Characters left out because they lie outside the visible page (as viewers and pdftotext do).
     clipped: u32,
     ocg_off: Vec<ObjRef>,
+    /// Scratch of `show`, kept across calls so a page does not allocate per text operator.
+    show_text: String,
+    show_chars: Vec<(usize, usize, TextChar)>,
 }
 
 /// Interpret page `index` of `pdf` into positioned characters.
@@ -204,6 +207,8 @@ pub fn extract_page<'a>(
         stop: None,
         clipped: 0,
         ocg_off: optional_content_off(pdf),
+        show_text: String::new(),
+        show_chars: Vec::new(),
     };
     let mut content = Vec::new();
     for s in pdf.page_contents(&page) {
@@ -597,10 +602,12 @@ impl<'p, 'a> Interp<'p, 'a> {
             (1.0, 0.0)
         };
 
-        let mut text = std::mem::take(&mut self.page.text);
-        let text_base = text.len();
+        // The string's text goes to scratch first: characters outside the page are dropped.
+        let mut text = std::mem::take(&mut self.show_text);
+        text.clear();
         let mut pos = 0.0f64;
-        let mut pending: Vec<(usize, usize, TextChar)> = Vec::new();
+        let mut pending = std::mem::take(&mut self.show_chars);
+        pending.clear();
         let (ascent, descent) = (font.ascent * font.em, font.descent * font.em);
         font.for_each_glyph(bytes, &mut text, |glyph, start, end| {
             let spacing = g.char_spacing
@@ -689,9 +696,7 @@ impl<'p, 'a> Interp<'p, 'a> {
             self.tm = tm;
         }
         let mcid = self.marked.iter().rev().find_map(|m| m.mcid);
-        let pushed_text = text.split_off(text_base);
-        self.page.text = text;
-        for (start, end, mut c) in pending {
+        for (start, end, mut c) in pending.drain(..) {
             if self.page.chars.len() >= self.max_chars {
                 self.stop = Some(PdfError::new(
                     Code::TooManyChars,
@@ -716,11 +721,10 @@ impl<'p, 'a> Interp<'p, 'a> {
                 continue;
             }
             c.mcid = mcid;
-            let s = pushed_text
-                .get(start - text_base..end - text_base)
-                .unwrap_or("");
-            self.page.push_char(s, c);
+            self.page.push_char(text.get(start..end).unwrap_or(""), c);
         }
+        self.show_text = text;
+        self.show_chars = pending;
     }
 
     /// Move the text position as `show` would, without emitting characters.
