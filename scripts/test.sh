@@ -29,7 +29,7 @@ apt_install() {
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 }
-apt_install poppler-utils prometheus prometheus-alertmanager chromium fonts-dejavu-core openssl
+apt_install poppler-utils prometheus prometheus-alertmanager chromium fonts-dejavu-core openssl valgrind
 
 # --- checks -------------------------------------------------------------------------------
 log "cargo fmt --check"
@@ -51,6 +51,11 @@ export NDF_REQUIRE_SERVICES=1
 
 log "cargo test"
 cargo test --workspace --locked
+
+# Instructions counted by callgrind on a fixed document set against perf/baseline.tsv: fails
+# on a total regression over 5% (docs/perf-gate.md); skips without ../shared/corpus/dev.
+log "instruction-count gate"
+bash scripts/perf-gate.sh
 
 # The fuzz targets are built; where the fuzzing toolchain is here (a nightly toolchain and
 # cargo-fuzz; `--sanitizer none` works on stable too) they are built by cargo-fuzz instead and
