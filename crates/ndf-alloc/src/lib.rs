@@ -1,5 +1,6 @@
 //! A counting global allocator: [`CountingAllocator`] forwards every call to
-//! [`std::alloc::System`] and keeps process-wide counters, read with [`stats`].
+//! the system allocator (or mimalloc, with the `mimalloc` feature) and keeps process-wide counters,
+//! read with [`stats`].
 //!
 //! A binary opts in with
 //!
@@ -16,7 +17,10 @@
 //! counter stays zero: [`HeapStats::is_counting`] tells the two cases apart.
 //!
 //! Cost: a handful of relaxed atomic read-modify-writes per call, no locks, and nothing in here
-//! allocates (which would recurse into the allocator).
+//! allocates (which would recurse into the allocator). That is about 8% of the CPU time of an
+//! allocation-heavy extraction (measured in docs/performance.md), so a process that does not
+//! serve `/debug/heap` (a batch run, an extraction worker) calls [`stop_counting`] first and
+//! pays one relaxed load per call instead.
 
 // The workspace forbids unsafe code; this crate only allows it on the GlobalAlloc impl.
 #![deny(unsafe_code)]
@@ -28,11 +32,14 @@ use std::alloc::{GlobalAlloc, Layout};
 const BACKEND: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[cfg(not(feature = "mimalloc"))]
 const BACKEND: std::alloc::System = std::alloc::System;
-use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicBool, AtomicU64};
 
 use serde::Serialize;
 
+/// Cleared for good by [`stop_counting`]; one-way, so every counted allocation's release is
+/// counted too and `current_bytes` stays consistent.
+static COUNTING: AtomicBool = AtomicBool::new(true);
 static CURRENT_BYTES: AtomicU64 = AtomicU64::new(0);
 static PEAK_BYTES: AtomicU64 = AtomicU64::new(0);
 static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
@@ -72,6 +79,18 @@ impl HeapStats {
     }
 }
 
+/// Stop counting for the rest of the process: the counters keep the values they have, and
+/// each allocator call costs one relaxed load on top of the backing allocator. For processes
+/// that never report heap statistics.
+pub fn stop_counting() {
+    COUNTING.store(false, Relaxed);
+}
+
+/// Whether calls are still counted (see [`stop_counting`]).
+pub fn is_counting_enabled() -> bool {
+    COUNTING.load(Relaxed)
+}
+
 /// The counters now. All zero when [`CountingAllocator`] is not the global allocator.
 pub fn stats() -> HeapStats {
     let current_bytes = CURRENT_BYTES.load(Relaxed);
@@ -97,6 +116,9 @@ fn add_current(bytes: u64) {
 }
 
 fn record_allocation(size: usize) {
+    if !COUNTING.load(Relaxed) {
+        return;
+    }
     let bytes = as_u64(size);
     ALLOCATIONS.fetch_add(1, Relaxed);
     TOTAL_ALLOCATED_BYTES.fetch_add(bytes, Relaxed);
@@ -104,11 +126,17 @@ fn record_allocation(size: usize) {
 }
 
 fn record_deallocation(size: usize) {
+    if !COUNTING.load(Relaxed) {
+        return;
+    }
     DEALLOCATIONS.fetch_add(1, Relaxed);
     CURRENT_BYTES.fetch_sub(as_u64(size), Relaxed);
 }
 
 fn record_reallocation(old_size: usize, new_size: usize) {
+    if !COUNTING.load(Relaxed) {
+        return;
+    }
     REALLOCATIONS.fetch_add(1, Relaxed);
     if new_size >= old_size {
         let growth = as_u64(new_size - old_size);
@@ -119,14 +147,15 @@ fn record_reallocation(old_size: usize, new_size: usize) {
     }
 }
 
-// SAFETY: every method forwards its arguments unchanged to `System`, whose implementation
+// SAFETY: every method forwards its arguments unchanged to `BACKEND` (the system allocator
+// or mimalloc), whose implementation
 // meets the `GlobalAlloc` contract, and returns its result unchanged; the bookkeeping around
 // the call only touches atomics, never allocates and cannot panic.
 #[allow(unsafe_code)]
 unsafe impl GlobalAlloc for CountingAllocator {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         // SAFETY: the caller upholds `GlobalAlloc::alloc`'s contract (non-zero size), which is
-        // the one `System::alloc` needs.
+        // the one `GlobalAlloc::alloc` needs.
         let ptr = unsafe { BACKEND.alloc(layout) };
         if !ptr.is_null() {
             record_allocation(layout.size());
@@ -135,7 +164,7 @@ unsafe impl GlobalAlloc for CountingAllocator {
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: as in `alloc`: the caller's contract is `System::alloc_zeroed`'s.
+        // SAFETY: as in `alloc`: the caller's contract is `GlobalAlloc::alloc_zeroed`'s.
         let ptr = unsafe { BACKEND.alloc_zeroed(layout) };
         if !ptr.is_null() {
             record_allocation(layout.size());
@@ -144,16 +173,16 @@ unsafe impl GlobalAlloc for CountingAllocator {
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: the caller guarantees `ptr` came from this allocator (hence from `System`,
+        // SAFETY: the caller guarantees `ptr` came from this allocator (hence from `BACKEND`,
         // which did every allocation) with this `layout`.
         unsafe { BACKEND.dealloc(ptr, layout) };
         record_deallocation(layout.size());
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        // SAFETY: the caller guarantees `ptr` came from this allocator (hence from `System`)
+        // SAFETY: the caller guarantees `ptr` came from this allocator (hence from `BACKEND`)
         // with `layout`, and that `new_size` is non-zero and does not overflow when rounded up
-        // to the alignment: exactly `System::realloc`'s contract.
+        // to the alignment: exactly `GlobalAlloc::realloc`'s contract.
         let new_ptr = unsafe { BACKEND.realloc(ptr, layout, new_size) };
         // On failure the old block is untouched and still allocated: nothing changes.
         if !new_ptr.is_null() {

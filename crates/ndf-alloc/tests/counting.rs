@@ -69,4 +69,19 @@ fn counters_follow_allocations_frees_and_reallocations() {
     drop(growing);
     let end = stats();
     assert!(end.deallocations > shrunk.deallocations);
+
+    // stop_counting: later calls leave every counter as it was.
+    assert!(ndf_alloc::is_counting_enabled());
+    ndf_alloc::stop_counting();
+    assert!(!ndf_alloc::is_counting_enabled());
+    let stopped = stats();
+    let block: Vec<u8> = black_box(Vec::with_capacity(BLOCK));
+    drop(black_box(block));
+    let after_stop = stats();
+    assert_eq!(after_stop.allocations, stopped.allocations);
+    assert_eq!(after_stop.deallocations, stopped.deallocations);
+    assert_eq!(
+        after_stop.total_allocated_bytes,
+        stopped.total_allocated_bytes
+    );
 }

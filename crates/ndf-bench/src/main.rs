@@ -36,6 +36,7 @@ const MAX_INPUT_BYTES: u64 = 256 << 20;
 struct Args {
     repeat: usize,
     per_file: bool,
+    parallel_pages: bool,
     no_deadline: bool,
     inputs: Vec<PathBuf>,
 }
@@ -44,6 +45,7 @@ fn parse_args() -> anyhow::Result<Args> {
     let mut args = Args {
         repeat: 1,
         per_file: false,
+        parallel_pages: false,
         no_deadline: false,
         inputs: Vec::new(),
     };
@@ -59,6 +61,7 @@ fn parse_args() -> anyhow::Result<Args> {
                     .context("--repeat takes a number from 1 to 10000")?;
             }
             Some("--per-file") => args.per_file = true,
+            Some("--parallel-pages") => args.parallel_pages = true,
             Some("--no-deadline") => args.no_deadline = true,
             Some("--files-from") => {
                 let list = it.next().context("--files-from needs a file")?;

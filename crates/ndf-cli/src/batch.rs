@@ -42,7 +42,9 @@ pub(crate) struct BatchArgs {
     /// Output directory (required except for `--format ndjson`, which then prints to standard output).
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
-    /// Documents extracted in parallel (default: the number of CPUs). Each document uses one thread.
+    /// Documents extracted in parallel (default: the number of CPUs). With fewer documents at
+    /// once than CPUs, each document also lays out its pages on a second thread (see
+    /// `--parallel-pages`).
     #[arg(short, long, value_name = "N")]
     jobs: Option<usize>,
     /// Output format.
@@ -83,7 +85,6 @@ struct Outcome {
 }
 
 pub(crate) fn run(args: &BatchArgs) -> anyhow::Result<ExitCode> {
-    let options = args.engine.options()?;
     let mut inputs = Vec::new();
     input::expand(&args.paths, &mut inputs)?;
     if let Some(list) = &args.files_from {
@@ -104,6 +105,7 @@ pub(crate) fn run(args: &BatchArgs) -> anyhow::Result<ExitCode> {
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .clamp(1, 256);
+    let options = args.engine.options(jobs.min(inputs.len()))?;
     let names = unique_names(&inputs, args.format);
 
     let progress = if args.quiet || !std::io::stderr().is_terminal() {

@@ -41,7 +41,7 @@ pub(crate) struct Written {
 }
 
 pub(crate) fn run(args: &ExtractArgs) -> anyhow::Result<ExitCode> {
-    let options = args.engine.options()?;
+    let options = args.engine.options(1)?;
     let several = args.files.len() > 1;
     let out_dir = match (&args.output, several) {
         (Some(dir), true) => {

@@ -15,7 +15,9 @@ mod stats;
 use std::process::ExitCode;
 
 /// Counts heap bytes for the admin listener's `/debug/heap` (relaxed atomics on top of the
-/// system allocator).
+/// system allocator, which beat mimalloc here: docs/performance.md). Only `serve` and `worker`
+/// report heap statistics; every other command stops counting first, which saves about 8% of
+/// an extraction's CPU time.
 #[global_allocator]
 static ALLOCATOR: ndf_alloc::CountingAllocator = ndf_alloc::CountingAllocator;
 
@@ -110,11 +112,32 @@ pub(crate) struct EngineArgs {
     /// Most content operators executed per page.
     #[arg(long, value_name = "N", default_value_t = Limits::default().max_operators_per_page)]
     max_operators: u64,
+    /// Lay out each page on a second thread while the next is interpreted. `auto`: when
+    /// fewer documents run at once than there are CPUs.
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = ParallelPages::Auto)]
+    parallel_pages: ParallelPages,
+}
+
+/// When one document may use a second thread.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ParallelPages {
+    Auto,
+    On,
+    Off,
 }
 
 impl EngineArgs {
-    pub(crate) fn options(&self) -> anyhow::Result<Options> {
+    /// Engine options for `documents_at_once` documents extracted concurrently.
+    pub(crate) fn options(&self, documents_at_once: usize) -> anyhow::Result<Options> {
         let mut o = Options::default();
+        o.parallel_pages = match self.parallel_pages {
+            ParallelPages::On => true,
+            ParallelPages::Off => false,
+            // A spare CPU for the layout thread; none when every CPU already has a document.
+            ParallelPages::Auto => {
+                std::thread::available_parallelism().map_or(1, |n| n.get()) > documents_at_once
+            }
+        };
         o.limits.deadline_ms = self.deadline_ms;
         o.limits.max_file_bytes = self.max_file_bytes;
         o.limits.max_stream_bytes = self.max_stream_bytes;
@@ -144,6 +167,9 @@ impl std::error::Error for UsageError {}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Serve(_) | Command::Worker(_)) {
+        ndf_alloc::stop_counting();
+    }
     let result = match cli.command {
         Command::Extract(args) => extract::run(&args),
         Command::Batch(args) => batch::run(&args),

@@ -69,6 +69,10 @@ pub struct Options {
     pub annotations: bool,
     /// How many pages running-header/footer detection looks ahead (the pages held in memory).
     pub running_text_window: usize,
+    /// Lay out each page on a second thread while the next page is interpreted, so one
+    /// document uses two cores. Off by default: a process that already runs one document per
+    /// core (the service's worker pool, a parallel batch) would only oversubscribe them.
+    pub parallel_pages: bool,
 }
 
 impl Default for Options {
@@ -80,6 +84,7 @@ impl Default for Options {
             layout: LayoutOptions::default(),
             annotations: true,
             running_text_window: 4,
+            parallel_pages: false,
         }
     }
 }
@@ -112,6 +117,46 @@ pub struct Extraction<'a> {
     ready: std::collections::VecDeque<Page>,
     diagnostics: Vec<Diagnostic>,
     timings: std::collections::VecDeque<(u32, PageTimings)>,
+    /// Pages interpreted and not yet handed out, in page order (with the layout thread).
+    in_flight: std::collections::VecDeque<InFlight>,
+    layout_thread: Option<LayoutThread>,
+}
+
+/// Pages sent to the layout thread ahead of the one asked for: one being laid out while the
+/// next is interpreted. More buys nothing with one layout thread and holds more pages.
+const PIPELINE_DEPTH: usize = 2;
+
+/// A page between interpretation and layout.
+enum InFlight {
+    /// Already final (failed, or a document-wide limit tripped earlier).
+    Done(Page, PageTimings),
+    /// Sent to the layout thread, which answers in the order pages were sent.
+    Sent(u32, PageTimings),
+}
+
+/// The channel ends of the layout thread, which lives inside [`Extraction::run`]'s scope.
+struct LayoutThread {
+    pages: std::sync::mpsc::Sender<ndf_model::TextPage>,
+    laid_out: std::sync::mpsc::Receiver<(Option<Page>, std::time::Duration)>,
+}
+
+/// Lays out pages until the sending side hangs up. A panic in layout fails that page alone.
+fn layout_thread(
+    options: &LayoutOptions,
+    pages: &std::sync::mpsc::Receiver<ndf_model::TextPage>,
+    laid_out: &std::sync::mpsc::Sender<(Option<Page>, std::time::Duration)>,
+) {
+    while let Ok(text_page) = pages.recv() {
+        let started = std::time::Instant::now();
+        let page = catch_unwind(AssertUnwindSafe(|| {
+            ndf_layout::layout_page(&text_page, options)
+        }))
+        .ok();
+        drop(text_page);
+        if laid_out.send((page, started.elapsed())).is_err() {
+            return;
+        }
+    }
 }
 
 /// Where one page's time went, for the service's traces and stage metrics.
@@ -158,7 +203,28 @@ impl<'a> Extraction<'a> {
                 ));
             }
         };
-        Ok(f(&mut ex))
+        if !(options.parallel_pages && ex.selected.len() > 1) {
+            return Ok(f(&mut ex));
+        }
+        let layout = &options.layout;
+        Ok(std::thread::scope(|scope| {
+            let (page_tx, page_rx) = std::sync::mpsc::channel();
+            let (done_tx, done_rx) = std::sync::mpsc::channel();
+            let spawned = std::thread::Builder::new()
+                .name("ndf-layout".into())
+                .spawn_scoped(scope, move || layout_thread(layout, &page_rx, &done_tx));
+            // Without a thread (the system refused one) pages are laid out inline.
+            if spawned.is_ok() {
+                ex.layout_thread = Some(LayoutThread {
+                    pages: page_tx,
+                    laid_out: done_rx,
+                });
+            }
+            let result = f(&mut ex);
+            // Hang up so the layout thread ends before the scope joins it.
+            ex.layout_thread = None;
+            result
+        }))
     }
 
     fn open(
@@ -201,6 +267,8 @@ impl<'a> Extraction<'a> {
             ready: std::collections::VecDeque::new(),
             diagnostics: Vec::new(),
             timings: std::collections::VecDeque::new(),
+            in_flight: std::collections::VecDeque::new(),
+            layout_thread: None,
         })
     }
 
@@ -233,7 +301,20 @@ impl<'a> Extraction<'a> {
             if let Some(p) = self.ready.pop_front() {
                 return Some(p);
             }
-            let Some(&index) = self.selected.get(self.next) else {
+            // Keep the layout thread fed: interpret ahead while it lays out.
+            let depth = if self.layout_thread.is_some() {
+                PIPELINE_DEPTH
+            } else {
+                1
+            };
+            while self.in_flight.len() < depth
+                && let Some(&index) = self.selected.get(self.next)
+            {
+                self.next += 1;
+                let page = self.interpret(index);
+                self.in_flight.push_back(page);
+            }
+            let Some(page) = self.in_flight.pop_front() else {
                 // Flush what the running-text marker still holds.
                 if let Some(marker) = self.marker.take() {
                     self.ready.extend(marker.finish());
@@ -241,8 +322,11 @@ impl<'a> Extraction<'a> {
                 }
                 return None;
             };
-            self.next += 1;
-            let page = self.extract_one(index);
+            let (page, timings) = self.finish(page);
+            if self.timings.len() >= MAX_KEPT_TIMINGS {
+                self.timings.pop_front();
+            }
+            self.timings.push_back((page.number, timings));
             match &mut self.marker {
                 Some(marker) => self.ready.extend(marker.push(page)),
                 None => self.ready.push_back(page),
@@ -250,52 +334,96 @@ impl<'a> Extraction<'a> {
         }
     }
 
-    fn extract_one(&mut self, index: usize) -> Page {
+    /// The laid-out page of an in-flight one (waiting for the layout thread if need be).
+    fn finish(&mut self, page: InFlight) -> (Page, PageTimings) {
+        match page {
+            InFlight::Done(page, timings) => (page, timings),
+            InFlight::Sent(number, mut timings) => {
+                let received = self.layout_thread.as_ref().map(|t| t.laid_out.recv());
+                match received {
+                    Some(Ok((Some(page), took))) => {
+                        timings.layout = took;
+                        (page, timings)
+                    }
+                    Some(Ok((None, _))) => (
+                        failed_page(
+                            number,
+                            Code::Internal,
+                            "the engine failed on this page; the other pages are unaffected",
+                        ),
+                        timings,
+                    ),
+                    // The layout thread is gone (it cannot be: it outlives the channel).
+                    Some(Err(_)) | None => (
+                        failed_page(number, Code::Internal, "the layout thread stopped"),
+                        timings,
+                    ),
+                }
+            }
+        }
+    }
+
+    /// Interpret one page and lay it out, or hand it to the layout thread.
+    fn interpret(&mut self, index: usize) -> InFlight {
         let number = index as u32 + 1;
+        let started_unix_nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+        let mut timings = PageTimings {
+            started_unix_nanos,
+            ..PageTimings::default()
+        };
         if let Some(e) = self.pdf.budget().tripped() {
             // A document-wide limit was crossed on an earlier page: the rest are empty.
-            return failed_page(number, e.code, &e.message);
+            return InFlight::Done(failed_page(number, e.code, &e.message), timings);
         }
         let page_options = PageOptions {
             annotations: self.options.annotations,
         };
         let pdf = &self.pdf;
         let fonts = &mut self.fonts;
-        let layout = &self.options.layout;
-        let started_unix_nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
         let fonts_before = fonts.load_time();
-        let mut timings = PageTimings {
-            started_unix_nanos,
-            ..PageTimings::default()
-        };
-        let result = catch_unwind(AssertUnwindSafe(|| {
+        let interpreted = catch_unwind(AssertUnwindSafe(|| {
             let started = std::time::Instant::now();
             let text_page = ndf_text::extract_page(pdf, index, fonts, &page_options);
-            let interpreted = std::time::Instant::now();
             timings.fonts = fonts.load_time().saturating_sub(fonts_before);
-            timings.interpret = (interpreted - started).saturating_sub(timings.fonts);
-            let page = ndf_layout::layout_page(&text_page, layout);
-            timings.layout = interpreted.elapsed();
-            page
+            timings.interpret = started.elapsed().saturating_sub(timings.fonts);
+            text_page
         }));
-        if self.timings.len() >= MAX_KEPT_TIMINGS {
-            self.timings.pop_front();
-        }
-        self.timings.push_back((number, timings));
-        match result {
-            Ok(page) => page,
-            Err(_) => {
-                // The font cache may hold a half-built entry; start it afresh.
-                self.fonts = FontCache::new();
+        let Ok(text_page) = interpreted else {
+            // The font cache may hold a half-built entry; start it afresh.
+            self.fonts = FontCache::new();
+            return InFlight::Done(
                 failed_page(
                     number,
                     Code::Internal,
                     "the engine failed on this page; the other pages are unaffected",
-                )
-            }
-        }
+                ),
+                timings,
+            );
+        };
+        let text_page = match &self.layout_thread {
+            Some(thread) => match thread.pages.send(text_page) {
+                Ok(()) => return InFlight::Sent(number, timings),
+                // The thread is gone: lay the page out here.
+                Err(std::sync::mpsc::SendError(text_page)) => text_page,
+            },
+            None => text_page,
+        };
+        let started = std::time::Instant::now();
+        let layout = &self.options.layout;
+        let page = catch_unwind(AssertUnwindSafe(|| {
+            ndf_layout::layout_page(&text_page, layout)
+        }))
+        .unwrap_or_else(|_| {
+            failed_page(
+                number,
+                Code::Internal,
+                "the engine failed on this page; the other pages are unaffected",
+            )
+        });
+        timings.layout = started.elapsed();
+        InFlight::Done(page, timings)
     }
 }
 

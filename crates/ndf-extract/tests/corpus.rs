@@ -217,3 +217,34 @@ fn corpus_encryption_matches_the_manifest() {
         "expected encrypted files in the manifest, found {checked}"
     );
 }
+
+/// Laying pages out on a second thread (`Options::parallel_pages`) is an optimisation only:
+/// every corpus document comes out identical, diagnostics and failures included.
+#[test]
+fn corpus_parallel_pages_give_identical_documents() {
+    let Some(dir) = corpus_dir() else {
+        eprintln!("skipping corpus test: no corpus at ../shared/corpus/dev (set NDF_CORPUS)");
+        return;
+    };
+    let serial = Options::default();
+    let parallel = Options {
+        parallel_pages: true,
+        ..Options::default()
+    };
+    let mut compared_pages = 0usize;
+    for path in pdfs(&dir) {
+        let data = std::fs::read(&path).expect("corpus file");
+        let a = extract(&data, &serial);
+        let b = extract(&data, &parallel);
+        if let Ok(doc) = &a {
+            compared_pages += doc.pages.len();
+        }
+        assert!(
+            a == b,
+            "{}: parallel pages changed the output",
+            path.display()
+        );
+    }
+    assert!(compared_pages > 0, "no pages compared");
+    eprintln!("parallel pages: {compared_pages} pages identical");
+}
