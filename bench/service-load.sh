@@ -1,9 +1,15 @@
 #!/usr/bin/env bash
 # Load benchmark of synchronous extraction: `ndf serve` (embedded store) and wrk on this machine,
 # over the dev corpus's documents of at most 20 pages (encrypted-with-password files left out),
-# at a fixed concurrency over loopback. Prints documents per minute and latency percentiles.
+# at a fixed concurrency over loopback. Prints documents per minute, latency percentiles and
+# memory: the RSS of the server and its worker processes after warm-up, at peak and after the
+# run, and each worker's peak RSS (VmHWM; a worker holds one document at a time, so this bounds
+# the memory of one in-flight document, the worker's own code and libraries included).
 #
 #   bench/service-load.sh [DURATION_S] [CONCURRENCY] [WORKERS]     (defaults: 60 16 2)
+#
+# NDF_LOAD_SET adds server settings, e.g. NDF_LOAD_SET="result_cache_bytes=0" (the result cache
+# would otherwise answer repeated documents without extracting them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${1:-60}
@@ -29,11 +35,38 @@ for r in csv.DictReader(open(os.path.join(root, "manifest.csv"))):
 PY
 echo "documents: $(wc -l < "$work/list") (<= 20 pages), concurrency $CONCURRENCY, $WORKERS worker processes, ${DURATION}s"
 
+extra=()
+for kv in ${NDF_LOAD_SET:-}; do extra+=(--set "$kv"); done
 target/release/ndf serve --listen 127.0.0.1:0 --data-dir "$work/data" --workers "$WORKERS" \
-    --set max_waiting=256 --no-jobs 2> "$work/log" &
+    --set max_waiting=256 "${extra[@]}" --no-jobs 2> "$work/log" &
 echo $! > "$work/pid"
 for _ in $(seq 100); do grep -q "listening on" "$work/log" && break; sleep 0.1; done
 url=$(sed -n 's/^ndf: listening on //p' "$work/log")
+server=$(cat "$work/pid")
+# Total RSS (kB) of the server and every process below it (the extraction workers).
+tree_pids() { echo "$server"; pgrep -P "$server" || true; }
+tree_rss() {
+    local total=0 pid kb
+    for pid in $(tree_pids); do
+        kb=$(awk '/^VmRSS:/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)
+        total=$((total + ${kb:-0}))
+    done
+    echo "$total"
+}
 # Warm-up (page cache, worker processes).
 wrk -t2 -c"$CONCURRENCY" -d5s -s bench/extract.lua "$url" -- "$work/list" > /dev/null
+sleep 1
+warm=$(tree_rss)
+( peak=0; while kill -0 "$server" 2>/dev/null; do r=$(tree_rss); [ "$r" -gt "$peak" ] && peak=$r && echo "$peak" > "$work/peak"; sleep 1; done ) &
+sampler=$!
 wrk -t2 -c"$CONCURRENCY" -d"${DURATION}s" --timeout 10s -s bench/extract.lua "$url" -- "$work/list"
+sleep 2
+after=$(tree_rss)
+kill "$sampler" 2>/dev/null || true
+echo "rss_after_warmup_mb $((warm / 1024))"
+echo "rss_peak_mb $(( $(cat "$work/peak" 2>/dev/null || echo 0) / 1024 ))"
+echo "rss_after_run_mb $((after / 1024))"
+awk -v w="$warm" -v a="$after" 'BEGIN { printf "rss_after_vs_warmup %+.1f%%\n", (a - w) * 100 / w }'
+for pid in $(pgrep -P "$server" || true); do
+    echo "worker $pid peak_rss_mb $(awk '/^VmHWM:/ {printf "%.1f", $2 / 1024}' "/proc/$pid/status" 2>/dev/null)"
+done

@@ -505,7 +505,11 @@ fn one_job_is_one_trace_across_processes() {
 fn sync_extraction_metrics_and_trace() {
     let backend = embedded("obs_metrics");
     let receiver = Receiver::start();
-    let mut o = Opts::set(&[("memory_limit_bytes", "8589934592")]);
+    // Three identical requests must each be extracted: no result cache.
+    let mut o = Opts::set(&[
+        ("memory_limit_bytes", "8589934592"),
+        ("result_cache_bytes", "0"),
+    ]);
     o.args.extend(["--workers".to_owned(), "2".to_owned()]);
     o.env = telemetry_env(&receiver);
     let server = Server::serve(&backend, o);
@@ -936,7 +940,11 @@ fn status_page_renders_in_headless_chromium() {
         return;
     };
     let backend = embedded("obs_status");
-    let server = Server::serve(&backend, Opts::set(&[("workers", "2")]));
+    // Four identical documents, each counted as extracted: no result cache.
+    let server = Server::serve(
+        &backend,
+        Opts::set(&[("workers", "2"), ("result_cache_bytes", "0")]),
+    );
     let http = client();
     for _ in 0..4 {
         let r = http

@@ -195,6 +195,8 @@ pub async fn erase_tenant(
             erased += 1;
         }
     }
+    // Cached results are the tenant's data too (this replica's; others age theirs out).
+    s.result_cache.purge_tenant(&tenant);
     crate::audit::record(
         &s,
         AuditEvent::new(p.actor(), AuditAction::TenantErased, "ok")

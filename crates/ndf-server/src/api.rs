@@ -9,17 +9,18 @@ use axum::Json;
 use axum::body::Body;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Extension, Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::{Bytes, BytesMut};
 use ndf_extract::{Document, MarkdownRenderer, PageSelection, render_text};
-use ndf_pool::{Event, ExtractRequest, Format, PoolError};
+use ndf_pool::{Event, ExtractRequest, Format, PoolError, RequestOptions};
 use ndf_store::{CreateOutcome, Job, JobId, JobState, NewJob};
 use serde::{Deserialize, Serialize};
 use tracing::Instrument;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Principal;
+use crate::cache::{CACHE_HEADER, CacheKey, CachedResult, ResultBuilder};
 use crate::problem::{ApiCode, ApiError, Problem};
 use crate::state::AppState;
 use crate::telemetry::observe::{ObservedExtraction, document_span};
@@ -104,7 +105,7 @@ impl OutputFormat {
         }
     }
 
-    fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             OutputFormat::Json => "json",
             OutputFormat::Text => "text",
@@ -299,7 +300,8 @@ fn pool_error(e: PoolError) -> ApiError {
     params(ExtractQuery, ("x-pdf-password" = Option<String>, Header, description = "Password of an encrypted document")),
     request_body(content = Vec<u8>, description = "The PDF", content_type = "application/pdf"),
     responses(
-        (status = 200, description = "The extracted document (JSON, text or Markdown; NDJSON stream on request)"),
+        (status = 200, description = "The extracted document (JSON, text or Markdown; NDJSON stream on request)",
+            headers(("x-ndf-cache" = String, description = "`hit` (answered from this replica's result cache), `miss` (extracted) or `bypass` (a password was given: never cached)"))),
         (status = 400, description = "Invalid option", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not a PDF", body = Problem, content_type = "application/problem+json"),
@@ -311,6 +313,7 @@ fn pool_error(e: PoolError) -> ApiError {
 )]
 pub async fn extract(
     State(s): Shared,
+    caller: Caller,
     q: Result<Query<ExtractQuery>, QueryRejection>,
     headers: HeaderMap,
     body: Body,
@@ -319,14 +322,112 @@ pub async fn extract(
         Ok(q) => q,
         Err(e) => return e.into_response(),
     };
-    match extract_inner(s, q, headers, body).await {
+    match extract_inner(s, tenant_of(&caller), q, headers, body).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
     }
 }
 
+/// What the result cache said about a request.
+pub(crate) enum CacheState {
+    /// The result is stored: answer from it.
+    Hit(Arc<CachedResult>),
+    /// Extract; store the result under the key when there is one (none: the cache is off).
+    Miss(Option<CacheKey>),
+    /// Never cached (a password was given).
+    Bypass,
+}
+
+impl CacheState {
+    /// The key to store a fresh result under, if any.
+    pub(crate) fn key(&self) -> Option<CacheKey> {
+        match self {
+            CacheState::Miss(k) => *k,
+            _ => None,
+        }
+    }
+
+    fn header(&self) -> (HeaderName, HeaderValue) {
+        let v = match self {
+            CacheState::Hit(_) => "hit",
+            CacheState::Miss(_) => "miss",
+            CacheState::Bypass => "bypass",
+        };
+        (
+            HeaderName::from_static(CACHE_HEADER),
+            HeaderValue::from_static(v),
+        )
+    }
+}
+
+/// Look a request up in the result cache (counting the hit or miss).
+pub(crate) async fn cache_lookup(
+    s: &AppState,
+    data: &Bytes,
+    tenant: &str,
+    format: &str,
+    options: &RequestOptions,
+) -> CacheState {
+    if options.password.is_some() {
+        return CacheState::Bypass;
+    }
+    if !s.result_cache.enabled() {
+        s.result_cache.count_miss();
+        return CacheState::Miss(None);
+    }
+    let input = crate::cache::hash_input(data).await;
+    match CacheKey::new(&input, tenant, format, options) {
+        None => CacheState::Bypass,
+        Some(key) => match s.result_cache.get(&key) {
+            Some(entry) => CacheState::Hit(entry),
+            None => CacheState::Miss(Some(key)),
+        },
+    }
+}
+
+/// The answer to a synchronous request from a stored result: the same bytes an extraction
+/// gives, as one body or as the NDJSON lines.
+fn cached_response(entry: &CachedResult, format: OutputFormat, streaming: bool) -> Response {
+    let cache = (
+        HeaderName::from_static(CACHE_HEADER),
+        HeaderValue::from_static("hit"),
+    );
+    if streaming {
+        let mut lines = Vec::with_capacity(entry.pages.len() + 1);
+        for (number, body) in &entry.pages {
+            lines.push(Ok::<_, std::io::Error>(page_line(*number, body, format)));
+        }
+        lines.push(Ok(summary_line(
+            u32::try_from(entry.pages.len()).unwrap_or(u32::MAX),
+            &entry.meta,
+            &entry.diagnostics,
+            entry.pages_expected,
+        )));
+        return (
+            [
+                (header::CONTENT_TYPE, HeaderValue::from_static(NDJSON)),
+                cache,
+            ],
+            Body::from_stream(futures::stream::iter(lines)),
+        )
+            .into_response();
+    }
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(format.content_type()),
+            ),
+            cache,
+        ],
+        entry.body.clone(),
+    )
+        .into_response()
+}
+
 async fn extract_inner(
     s: Arc<AppState>,
+    tenant: String,
     q: ExtractQuery,
     headers: HeaderMap,
     body: Body,
@@ -362,6 +463,10 @@ async fn extract_inner(
         .deadline_ms
         .min(s.config.sync_timeout_ms)
         .max(1);
+    let cache = cache_lookup(&s, &data, &tenant, format.name(), &options).await;
+    if let CacheState::Hit(entry) = &cache {
+        return Ok(cached_response(entry, format, streaming));
+    }
     let request = ExtractRequest {
         format: format.pool(),
         options,
@@ -391,44 +496,42 @@ async fn extract_inner(
         Ok(Some(Ok(Event::Metadata { json, pages, .. }))) => (json, pages),
         Ok(Some(Ok(_))) => return Err(ApiError::new(ApiCode::Internal, "unexpected first event")),
     };
+    let json = format == OutputFormat::Json;
+    let cache_key = cache.key();
+    let cache_limit = cache_key.and_then(|_| s.result_cache.entry_limit());
 
     if streaming {
-        let stream = ndjson_lines(ex, meta, pages, format, deadline);
-        let mut res = Response::new(Body::from_stream(stream));
-        res.headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static(NDJSON));
-        return Ok(res);
+        // The lines go out as pages finish; a copy is gathered for the cache only while the
+        // result stays small enough to be stored.
+        let store = cache_key.zip(cache_limit).map(|(key, limit)| StreamStore {
+            state: s.clone(),
+            key,
+            tenant,
+            builder: ResultBuilder::new(json, &meta, pages, false, Some(limit)),
+        });
+        let stream = ndjson_lines(ex, meta, pages, format, deadline, store);
+        return Ok((
+            [
+                (header::CONTENT_TYPE, HeaderValue::from_static(NDJSON)),
+                cache.header(),
+            ],
+            Body::from_stream(stream),
+        )
+            .into_response());
     }
 
-    let mut out = BytesMut::new();
-    if format == OutputFormat::Json {
-        out.extend_from_slice(b"{\"schema_version\":\"");
-        out.extend_from_slice(ndf_extract::SCHEMA_VERSION.as_bytes());
-        out.extend_from_slice(b"\",\"metadata\":");
-        out.extend_from_slice(&meta);
-        out.extend_from_slice(b",\"pages\":[");
-    }
-    let mut n = 0u32;
-    loop {
+    let mut out = ResultBuilder::new(json, &meta, pages, true, cache_limit);
+    let diagnostics = loop {
         let ev = tokio::time::timeout_at(deadline, ex.next())
             .await
             .map_err(|_| pool_error(PoolError::DeadlineExceeded))?;
         match ev {
-            Some(Ok(Event::Page { body, .. })) => {
-                if format == OutputFormat::Json && n > 0 {
-                    out.extend_from_slice(b",");
-                }
-                out.extend_from_slice(&body);
-                n += 1;
-            }
-            Some(Ok(Event::Done { diagnostics, .. })) => {
-                if format == OutputFormat::Json {
-                    out.extend_from_slice(b"],\"diagnostics\":");
-                    out.extend_from_slice(&diagnostics);
-                    out.extend_from_slice(b"}");
-                }
-                break;
-            }
+            Some(Ok(Event::Page {
+                number,
+                body,
+                stages,
+            })) => out.page(number, &body, stages.and_then(|st| st.error)),
+            Some(Ok(Event::Done { diagnostics, .. })) => break diagnostics,
             Some(Ok(Event::Metadata { .. })) => {}
             Some(Err(e)) => return Err(pool_error(e)),
             None => {
@@ -438,12 +541,63 @@ async fn extract_inner(
                 ));
             }
         }
+    };
+    let (body, entry) = out.finish(&diagnostics, &tenant);
+    if let (Some(key), Some(entry)) = (cache_key, entry) {
+        s.result_cache.insert(key, entry);
     }
     Ok((
-        [(header::CONTENT_TYPE, format.content_type())],
-        out.freeze(),
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(format.content_type()),
+            ),
+            cache.header(),
+        ],
+        body,
     )
         .into_response())
+}
+
+/// Where a streamed result goes once complete: into the cache under `key`.
+struct StreamStore {
+    state: Arc<AppState>,
+    key: CacheKey,
+    tenant: String,
+    builder: ResultBuilder,
+}
+
+/// One NDJSON page line.
+fn page_line(number: u32, body: &[u8], format: OutputFormat) -> Bytes {
+    let mut l = BytesMut::with_capacity(body.len() + 48);
+    l.extend_from_slice(format!("{{\"type\":\"page\",\"number\":{number},").as_bytes());
+    if format == OutputFormat::Json {
+        l.extend_from_slice(b"\"page\":");
+        l.extend_from_slice(body);
+    } else {
+        l.extend_from_slice(b"\"text\":");
+        let text = String::from_utf8_lossy(body);
+        l.extend_from_slice(serde_json::to_string(&text).unwrap_or_default().as_bytes());
+    }
+    l.extend_from_slice(b"}\n");
+    l.freeze()
+}
+
+/// The NDJSON summary line after `count` pages.
+fn summary_line(count: u32, meta: &[u8], diagnostics: &[u8], pages_expected: u32) -> Bytes {
+    let mut l = BytesMut::new();
+    l.extend_from_slice(
+        format!(
+            "{{\"type\":\"summary\",\"schema_version\":\"{}\",\"pages\":{count},\"metadata\":",
+            ndf_extract::SCHEMA_VERSION
+        )
+        .as_bytes(),
+    );
+    l.extend_from_slice(meta);
+    l.extend_from_slice(b",\"diagnostics\":");
+    l.extend_from_slice(diagnostics);
+    l.extend_from_slice(format!(",\"pages_expected\":{pages_expected}}}\n").as_bytes());
+    l.freeze()
 }
 
 /// The NDJSON page stream of a synchronous extraction: a line per page, then a summary.
@@ -453,6 +607,7 @@ fn ndjson_lines(
     pages: u32,
     format: OutputFormat,
     deadline: tokio::time::Instant,
+    store: Option<StreamStore>,
 ) -> impl futures::Stream<Item = Result<Bytes, std::io::Error>> + Send {
     struct St {
         ex: ObservedExtraction,
@@ -460,6 +615,7 @@ fn ndjson_lines(
         pages: u32,
         done: bool,
         count: u32,
+        store: Option<StreamStore>,
     }
     futures::stream::unfold(
         St {
@@ -468,6 +624,7 @@ fn ndjson_lines(
             pages,
             done: false,
             count: 0,
+            store,
         },
         move |mut st| async move {
             if st.done {
@@ -481,37 +638,31 @@ fn ndjson_lines(
                         "the extraction did not finish before the request's deadline",
                     )
                 }
-                Ok(Some(Ok(Event::Page { number, body, .. }))) => {
+                Ok(Some(Ok(Event::Page {
+                    number,
+                    body,
+                    stages,
+                }))) => {
                     st.count += 1;
-                    let mut l = BytesMut::new();
-                    l.extend_from_slice(
-                        format!("{{\"type\":\"page\",\"number\":{number},").as_bytes(),
-                    );
-                    if format == OutputFormat::Json {
-                        l.extend_from_slice(b"\"page\":");
-                        l.extend_from_slice(&body);
-                    } else {
-                        l.extend_from_slice(b"\"text\":");
-                        let text = String::from_utf8_lossy(&body);
-                        l.extend_from_slice(
-                            serde_json::to_string(&text).unwrap_or_default().as_bytes(),
-                        );
+                    if let Some(store) = &mut st.store {
+                        store
+                            .builder
+                            .page(number, &body, stages.and_then(|s| s.error));
+                        if !store.builder.active() {
+                            st.store = None;
+                        }
                     }
-                    l.extend_from_slice(b"}\n");
-                    l.freeze()
+                    page_line(number, &body, format)
                 }
                 Ok(Some(Ok(Event::Done { diagnostics, .. }))) => {
                     st.done = true;
-                    let mut l = BytesMut::new();
-                    l.extend_from_slice(
-                    format!("{{\"type\":\"summary\",\"schema_version\":\"{}\",\"pages\":{},\"metadata\":", ndf_extract::SCHEMA_VERSION, st.count)
-                        .as_bytes(),
-                );
-                    l.extend_from_slice(&st.meta);
-                    l.extend_from_slice(b",\"diagnostics\":");
-                    l.extend_from_slice(&diagnostics);
-                    l.extend_from_slice(format!(",\"pages_expected\":{}}}\n", st.pages).as_bytes());
-                    l.freeze()
+                    if let Some(store) = st.store.take() {
+                        let (_, entry) = store.builder.finish(&diagnostics, &store.tenant);
+                        if let Some(entry) = entry {
+                            store.state.result_cache.insert(store.key, entry);
+                        }
+                    }
+                    summary_line(st.count, &st.meta, &diagnostics, st.pages)
                 }
                 Ok(Some(Ok(Event::Metadata { .. }))) => Bytes::new(),
                 Ok(Some(Err(e))) => {

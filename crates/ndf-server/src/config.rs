@@ -106,6 +106,10 @@ pub struct Config {
     /// Store inputs and results unencrypted when no master key is configured (never the
     /// default; the embedded store creates its own key).
     pub allow_unencrypted: bool,
+    /// Bytes of extraction results this replica keeps in memory to answer repeated requests
+    /// for the same document, options and tenant (`NDF_RESULT_CACHE_BYTES`); 0 = no cache.
+    /// Results larger than an eighth of it are not kept.
+    pub result_cache_bytes: u64,
     /// Engine limits applied to every document.
     pub limits: Limits,
 }
@@ -155,6 +159,7 @@ impl Default for Config {
             master_key: None,
             master_key_file: None,
             allow_unencrypted: false,
+            result_cache_bytes: 64 << 20,
             limits: Limits::default(),
         }
     }
@@ -264,6 +269,7 @@ impl Config {
             "master_key" => self.master_key = opt(value),
             "master_key_file" => self.master_key_file = opt(value).map(PathBuf::from),
             "allow_unencrypted" => self.allow_unencrypted = flag(value)?,
+            "result_cache_bytes" => self.result_cache_bytes = num(value)?,
             "limits_max_file_bytes" => self.limits.max_file_bytes = num(value)?,
             "limits_max_objects" => self.limits.max_objects = num(value)?,
             "limits_max_nesting" => self.limits.max_nesting = num(value)?,

@@ -4,11 +4,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::BytesMut;
+use bytes::Bytes;
 use ndf_pool::{Event, ExtractRequest, Format, PoolError, RequestOptions};
 use ndf_store::{JobError, Lease, LeaseStatus, Outcome};
 use tokio::sync::watch;
 
+use crate::api::CacheState;
+use crate::cache::ResultBuilder;
 use crate::state::AppState;
 use crate::telemetry::Metric;
 use crate::telemetry::observe::{ObservedExtraction, document_span};
@@ -237,6 +239,18 @@ async fn run_job(
             );
         }
     };
+    // A document this tenant already extracted with these options: its stored result.
+    let cache = crate::api::cache_lookup(state, &input, &job.tenant, "json", &options).await;
+    if let CacheState::Hit(entry) = &cache {
+        tracing::info!(job = %id, "answered from the result cache");
+        let pages: Vec<&[u8]> = entry.pages.iter().map(|(_, p)| p.as_ref()).collect();
+        if let Some(failure) = verdict(&pages) {
+            return failure;
+        }
+        return store_result(state, id, key.as_ref(), entry.body.clone(), pages.len()).await;
+    }
+    let cache_key = cache.key();
+    let cache_limit = cache_key.and_then(|_| state.result_cache.entry_limit());
     // The engine stops itself at its deadline; the pool kills the worker a little later if not.
     let engine_ms = options.limits.deadline_ms.max(1);
     let deadline =
@@ -271,13 +285,13 @@ async fn run_job(
 
     let heartbeat_every = Duration::from_millis((state.config.lease_ms / 3).clamp(200, 2_000));
     let mut next_beat = tokio::time::Instant::now() + heartbeat_every;
-    let mut out = BytesMut::new();
+    let mut out: Option<ResultBuilder> = None;
     let mut pages_done = 0u32;
     let mut pages_total: Option<u32> = None;
     // A job whose every page failed has no usable result: it fails with the first page's code.
     let mut first_page_error: Option<(String, String)> = None;
     let mut pages_ok = 0u32;
-    loop {
+    let diagnostics = loop {
         let ev = tokio::select! {
             ev = ex.next() => ev,
             _ = tokio::time::sleep_until(next_beat) => {
@@ -301,16 +315,16 @@ async fn run_job(
         match ev {
             Some(Ok(Event::Metadata { json, pages, .. })) => {
                 pages_total = Some(pages);
-                out.extend_from_slice(b"{\"schema_version\":\"");
-                out.extend_from_slice(ndf_extract::SCHEMA_VERSION.as_bytes());
-                out.extend_from_slice(b"\",\"metadata\":");
-                out.extend_from_slice(&json);
-                out.extend_from_slice(b",\"pages\":[");
+                out = Some(ResultBuilder::new(true, &json, pages, true, cache_limit));
             }
-            Some(Ok(Event::Page { body, .. })) => {
-                if pages_done > 0 {
-                    out.extend_from_slice(b",");
-                }
+            Some(Ok(Event::Page {
+                number,
+                body,
+                stages,
+            })) => {
+                let Some(out) = out.as_mut() else {
+                    return failed("internal", "a page came before the metadata", true);
+                };
                 // Once one page succeeded the job cannot fail by the every-page rule: stop looking.
                 if pages_ok == 0 {
                     match page_error(&body) {
@@ -320,18 +334,22 @@ async fn run_job(
                         None => pages_ok += 1,
                     }
                 }
-                out.extend_from_slice(&body);
+                out.page(number, &body, stages.and_then(|s| s.error));
                 pages_done += 1;
             }
-            Some(Ok(Event::Done { diagnostics, .. })) => {
-                out.extend_from_slice(b"],\"diagnostics\":");
-                out.extend_from_slice(&diagnostics);
-                out.extend_from_slice(b"}");
-                break;
-            }
+            Some(Ok(Event::Done { diagnostics, .. })) => break diagnostics,
             Some(Err(e)) => return pool_failure(e),
             None => return failed("internal", "the extraction ended early", true),
         }
+    };
+    let Some(out) = out else {
+        return failed("internal", "the extraction ended without metadata", true);
+    };
+    let (body, entry) = out.finish(&diagnostics, &job.tenant);
+    // The extraction as such is stored even if the job fails below: a later job applies the
+    // same rules to it, a synchronous request answers it as it would have anyway.
+    if let (Some(k), Some(entry)) = (cache_key, entry) {
+        state.result_cache.insert(k, entry);
     }
     if pages_done == 0 {
         return failed("malformed", "the document has no pages to extract", false);
@@ -345,14 +363,54 @@ async fn run_job(
             false,
         );
     }
+    store_result(state, id, key.as_ref(), body, pages_done as usize).await
+}
+
+/// Why a job whose extraction finished fails anyway: no pages, or every page failed (then with
+/// the first page's code). The rule of the consumer loop above, for a stored result.
+fn verdict(pages: &[&[u8]]) -> Option<JobRun> {
+    if pages.is_empty() {
+        return Some(failed(
+            "malformed",
+            "the document has no pages to extract",
+            false,
+        ));
+    }
+    let mut first_page_error = None;
+    for p in pages {
+        match page_error(p) {
+            // One page succeeded: the job succeeds.
+            None => return None,
+            Some(e) => {
+                first_page_error.get_or_insert(e);
+            }
+        }
+    }
+    first_page_error.map(|(code, message)| {
+        failed(
+            &code,
+            format!("every page failed; page 1: {message}"),
+            false,
+        )
+    })
+}
+
+/// Seal (when data is encrypted at rest) and store a job's result document; the job succeeds.
+async fn store_result(
+    state: &Arc<AppState>,
+    id: ndf_store::JobId,
+    key: Option<&ndf_seal::DataKey>,
+    out: Bytes,
+    pages: usize,
+) -> JobRun {
     // The size of the document, not of its sealed form.
     let bytes = out.len() as u64;
-    let result = match &key {
+    let result = match key {
         Some(k) => match crate::at_rest::seal(k, &AppState::result_key(id), &out) {
-            Ok(sealed) => bytes::Bytes::from(sealed),
+            Ok(sealed) => Bytes::from(sealed),
             Err(e) => return failed("internal", e.to_string(), false),
         },
-        None => out.freeze(),
+        None => out,
     };
     // Idempotent: the key is fixed per job, so a retried attempt overwrites the same object.
     if let Err(e) = state.blobs.put(&AppState::result_key(id), result).await {
@@ -363,7 +421,7 @@ async fn run_job(
         );
     }
     JobRun::Finished(Outcome::Succeeded {
-        pages_total: pages_done,
+        pages_total: u32::try_from(pages).unwrap_or(u32::MAX),
         result_bytes: bytes,
     })
 }

@@ -15,6 +15,7 @@ pub mod api;
 pub mod at_rest;
 pub mod audit;
 pub mod auth;
+pub mod cache;
 pub mod config;
 mod jobs;
 pub mod openapi;
@@ -162,6 +163,7 @@ pub async fn build_state(
         1.0,
     );
     metrics.declare_known_series(&problem::all_codes());
+    let result_cache = cache::ResultCache::new(config.result_cache_bytes, metrics.clone());
     let owner = format!(
         "{}-{}-{}",
         std::env::var("HOSTNAME").unwrap_or_else(|_| "ndf".into()),
@@ -184,6 +186,7 @@ pub async fn build_state(
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0.0, |d| d.as_secs_f64()),
         counts_cache: Default::default(),
+        result_cache,
         samples: Default::default(),
         keys,
         audit,

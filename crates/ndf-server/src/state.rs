@@ -46,6 +46,8 @@ pub struct AppState {
     pub at_rest: Option<crate::at_rest::AtRest>,
     /// The status board's last minute of counter samples.
     pub samples: crate::status::Samples,
+    /// Extraction results by content address (`result_cache_bytes`; see `cache.rs`).
+    pub result_cache: crate::cache::ResultCache,
     /// Store-wide job counts as last read for `/metrics` and `/status`, and when (ms).
     pub counts_cache: tokio::sync::Mutex<Option<(i64, ndf_store::JobCounts)>>,
 }
