@@ -28,14 +28,41 @@ static TABLE: [u8; 256] = {
     t
 };
 
+/// After a digit run shorter than this, the vector kernel is not tried again for as many bytes:
+/// hex interleaved with white space (`41 42 43`) stays on the plain loop.
+const RUN_BACKOFF: usize = 32;
+
 /// Decodes ASCIIHex into at most `limit` bytes; invalid characters are skipped (like pdf.js)
 /// and flag the result as damaged.
 pub(crate) fn decode(input: &[u8], limit: usize) -> Result<(Vec<u8>, bool), FilterError> {
+    decode_with(input, limit, true)
+}
+
+/// `simd == false` is the plain loop alone, the specification the kernel is tested against.
+pub(crate) fn decode_with(
+    input: &[u8],
+    limit: usize,
+    simd: bool,
+) -> Result<(Vec<u8>, bool), FilterError> {
     // Two digits per byte, plus a possible padded odd digit.
     let mut out = Vec::with_capacity((input.len() / 2 + 1).min(limit));
     let mut damaged = false;
     let mut high: Option<u8> = None;
-    for &b in input {
+    let mut i = 0;
+    let mut simd_from = if simd { 0 } else { usize::MAX };
+    loop {
+        if high.is_none() && i >= simd_from {
+            // Runs of digit pairs go through the SIMD kernel (same result as the loop below).
+            let rest = input.get(i..).unwrap_or_default();
+            let room = limit.saturating_sub(out.len());
+            let n = ndf_simd::hex::decode_run(rest, &mut out, room);
+            i += n;
+            if n < RUN_BACKOFF {
+                simd_from = i + RUN_BACKOFF;
+            }
+        }
+        let Some(&b) = input.get(i) else { break };
+        i += 1;
         let v = TABLE[usize::from(b)];
         if v < 16 {
             match high.take() {

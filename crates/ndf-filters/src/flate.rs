@@ -1,4 +1,14 @@
-//! FlateDecode: zlib (or, for damaged headers, raw deflate) via flate2's zlib-rs backend.
+//! FlateDecode: zlib (or, for damaged headers, raw deflate).
+//!
+//! Intact zlib streams — nearly all of them — are inflated whole by libdeflate: small outputs
+//! into a reused per-thread buffer, then copied out at their exact size; large ones into a
+//! buffer of their own, shrunk to fit. Measured on the dev corpus's real streams this is about
+//! 1.15× faster than streaming through flate2 on zlib-rs (docs/perf-simd.md). libdeflate has no
+//! partial output, so anything it rejects (truncated data, corruption, a bad checksum, a
+//! missing or damaged header) is decoded again by the streaming zlib-rs path (flate2), which
+//! keeps the decodable prefix: the fast path never changes a result.
+
+use std::cell::RefCell;
 
 use flate2::{Decompress, FlushDecompress, Status};
 
@@ -6,6 +16,85 @@ use crate::FilterError;
 
 /// Smallest first allocation; most streams are content streams of a few KB.
 const MIN_INITIAL: usize = 4096;
+
+/// Smallest first output buffer of the whole-stream path.
+const WHOLE_MIN: usize = 64 << 10;
+
+/// Size of the reused per-thread buffer: outputs that may be larger get a buffer of their own
+/// (so a worker never keeps more than this after a large stream).
+const SCRATCH: usize = 1 << 20;
+
+thread_local! {
+    /// libdeflate's decompressor (about 10 KB of tables) and the small-output buffer, reused.
+    static WHOLE: RefCell<Option<(libdeflater::Decompressor, Vec<u8>)>> =
+        const { RefCell::new(None) };
+}
+
+/// What the whole-buffer path concluded.
+enum Whole {
+    /// The complete, checksum-verified output.
+    Done(Vec<u8>),
+    /// More than `limit` bytes.
+    TooLarge,
+    /// Rejected (damaged or truncated): use the streaming path.
+    Fallback,
+}
+
+/// Inflates an intact zlib stream with libdeflate, growing the buffer (doubling, at most to
+/// `limit + 1`) when it is too small. Work is bounded by about twice the output limit (and
+/// as much again in the streaming fallback for a stream that reaches the limit).
+fn inflate_whole(data: &[u8], limit: usize) -> Whole {
+    WHOLE.with(|cell| {
+        let Ok(mut slot) = cell.try_borrow_mut() else {
+            return Whole::Fallback;
+        };
+        let (d, scratch) =
+            slot.get_or_insert_with(|| (libdeflater::Decompressor::new(), Vec::new()));
+        // One byte over the limit tells "exactly limit" from "more than limit".
+        let cap_max = limit.saturating_add(1);
+        let mut size = data.len().saturating_mul(4).max(WHOLE_MIN).min(cap_max);
+        // A large buffer of its own, zeroed lazily by the allocator (calloc).
+        let mut own: Vec<u8> = Vec::new();
+        loop {
+            let buf = if size <= SCRATCH {
+                if scratch.len() < SCRATCH {
+                    scratch.resize(SCRATCH, 0);
+                }
+                scratch.get_mut(..size)
+            } else {
+                // Free the smaller attempt before allocating the next one.
+                drop(std::mem::take(&mut own));
+                own = vec![0u8; size];
+                Some(&mut own[..])
+            };
+            let Some(buf) = buf else {
+                return Whole::Fallback;
+            };
+            match d.zlib_decompress(data, buf) {
+                Ok(n) if n > limit => return Whole::TooLarge,
+                Ok(n) if size <= SCRATCH => {
+                    return Whole::Done(scratch.get(..n).unwrap_or_default().to_vec());
+                }
+                Ok(n) => {
+                    own.truncate(n);
+                    own.shrink_to_fit();
+                    return Whole::Done(own);
+                }
+                Err(libdeflater::DecompressionError::InsufficientSpace) => {
+                    // Not conclusive at the limit: libdeflate reads up to 8 zero bytes past
+                    // the end of a truncated stream (a few KB of phantom output) before it
+                    // gives up, so the streaming path decides between "too large" and
+                    // "truncated, keep the prefix".
+                    if size >= cap_max {
+                        return Whole::Fallback;
+                    }
+                    size = size.saturating_mul(2).min(cap_max);
+                }
+                Err(libdeflater::DecompressionError::BadData) => return Whole::Fallback,
+            }
+        }
+    })
+}
 
 /// How one inflate attempt ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,6 +120,23 @@ pub(crate) fn inflate(input: &[u8], limit: usize) -> Result<(Vec<u8>, bool), Fil
         .position(|&b| !crate::is_pdf_whitespace(b))
         .unwrap_or(input.len());
     let header_ok = valid_zlib_header(input.get(ws..).unwrap_or_default());
+    if header_ok {
+        match inflate_whole(input.get(ws..).unwrap_or_default(), limit) {
+            Whole::Done(out) => return Ok((out, false)),
+            Whole::TooLarge => return Err(FilterError::LimitExceeded { limit }),
+            Whole::Fallback => {}
+        }
+    }
+    inflate_streaming(input, ws, header_ok, limit)
+}
+
+/// The streaming path (flate2 on zlib-rs): keeps the decodable prefix of damaged streams.
+fn inflate_streaming(
+    input: &[u8],
+    ws: usize,
+    header_ok: bool,
+    limit: usize,
+) -> Result<(Vec<u8>, bool), FilterError> {
     // Attempts in order; the next one runs only if the previous produced no byte at all, so the
     // total work stays linear. A bad header is treated as absent (raw deflate from the first
     // byte), then as present-but-corrupt (raw deflate after two bytes).
@@ -252,6 +358,92 @@ mod tests {
         assert!(d.len() <= 1000);
         assert_eq!(inflate(b"", 10).unwrap(), (Vec::new(), false));
         assert_eq!(inflate(b"\n", 10).unwrap(), (Vec::new(), true));
+    }
+
+    /// The streaming path alone, as before the whole-buffer path existed.
+    fn streaming(input: &[u8], limit: usize) -> Result<(Vec<u8>, bool), FilterError> {
+        if input.is_empty() {
+            return Ok((Vec::new(), false));
+        }
+        let ws = input
+            .iter()
+            .position(|&b| !crate::is_pdf_whitespace(b))
+            .unwrap_or(input.len());
+        let header_ok = valid_zlib_header(input.get(ws..).unwrap_or_default());
+        inflate_streaming(input, ws, header_ok, limit)
+    }
+
+    #[test]
+    fn whole_buffer_path_agrees_with_streaming_on_damage() {
+        let s = sample();
+        let z = zlib(&s);
+        // Every truncation point (strided), corrupted bytes, the checksum, limits around the
+        // exact size, and a leading newline.
+        for cut in (0..z.len()).step_by(97).chain(z.len() - 6..z.len()) {
+            assert_eq!(
+                inflate(&z[..cut], s.len()),
+                streaming(&z[..cut], s.len()),
+                "cut {cut}"
+            );
+        }
+        for pos in (0..z.len()).step_by(53) {
+            let mut d = z.clone();
+            d[pos] ^= 0x5a;
+            assert_eq!(
+                inflate(&d, s.len()),
+                streaming(&d, s.len()),
+                "flip at {pos}"
+            );
+        }
+        for limit in [0, 1, 4095, 65_536, s.len() - 1, s.len(), s.len() + 1] {
+            assert_eq!(inflate(&z, limit), streaming(&z, limit), "limit {limit}");
+        }
+        let mut nl = b"\n".to_vec();
+        nl.extend_from_slice(&z);
+        assert_eq!(inflate(&nl, s.len()), streaming(&nl, s.len()));
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn whole_buffer_path_agrees_with_streaming(
+            data in proptest::collection::vec(0u8..8, 0..3000),
+            cut in proptest::prelude::any::<proptest::sample::Index>(),
+            flip in proptest::option::of((proptest::prelude::any::<proptest::sample::Index>(), 1u8..=255)),
+            limit in proptest::prop_oneof![0usize..200, 0usize..4000, proptest::strategy::Just(usize::MAX)],
+        ) {
+            let mut z = zlib(&data);
+            if let Some((at, x)) = flip {
+                let i = at.index(z.len());
+                z[i] ^= x;
+            }
+            let n = cut.index(z.len() + 1);
+            let z = &z[..n.max(z.len() * 3 / 4)];
+            proptest::prop_assert_eq!(inflate(z, limit), streaming(z, limit));
+        }
+    }
+
+    #[test]
+    fn whole_buffer_path_grows_past_its_first_guess() {
+        // 4 MB of a short repeated pattern compresses ~1000:1, far past the first buffer.
+        let s: Vec<u8> = b"0 0 m 10 10 l S\n"
+            .iter()
+            .copied()
+            .cycle()
+            .take(4 << 20)
+            .collect();
+        let z = zlib(&s);
+        assert_eq!(inflate(&z, s.len()).unwrap(), (s.clone(), false));
+        assert_eq!(
+            inflate(&z, s.len() - 1),
+            Err(FilterError::LimitExceeded { limit: s.len() - 1 })
+        );
+        // And a small stream afterwards, with the grown buffer kept.
+        assert_eq!(
+            inflate(&zlib(b"q Q"), 10).unwrap(),
+            (b"q Q".to_vec(), false)
+        );
     }
 
     #[test]

@@ -240,3 +240,66 @@ fn public_zero_bomb_with_predictor() {
         );
     }
 }
+
+/// Inputs for the ASCIIHex filter: mostly valid characters, with white space, junk and end
+/// markers sprinkled anywhere (all lengths up to 300, so every tail length is covered).
+fn ascii_filter_input(alphabet: &'static [u8]) -> impl Strategy<Value = Vec<u8>> {
+    prop::collection::vec(
+        prop_oneof![
+            30 => prop::sample::select(alphabet),
+            3 => prop::sample::select(b" \n\r\t\x0c\0".to_vec()),
+            1 => prop::sample::select(b"z~>gG<".to_vec()),
+            1 => any::<u8>(),
+        ],
+        0..=300,
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(3000))]
+
+    /// The SIMD-assisted ASCIIHex decoder equals the plain loop: data, damage and limits.
+    #[test]
+    fn asciihex_simd_matches_scalar(
+        input in prop_oneof![
+            ascii_filter_input(b"0123456789abcdefABCDEF"),
+            prop::collection::vec(any::<u8>(), 0..=200),
+        ],
+        limit in prop_oneof![Just(usize::MAX), 0usize..160],
+    ) {
+        prop_assert_eq!(
+            crate::asciihex::decode_with(&input, limit, true),
+            crate::asciihex::decode_with(&input, limit, false)
+        );
+    }
+}
+
+/// Long runs with a single disturbance at every position: the kernel's block boundaries.
+#[test]
+fn asciihex_simd_matches_scalar_at_every_position() {
+    let hex: Vec<u8> = b"0123456789abcdefABCDEF"
+        .iter()
+        .copied()
+        .cycle()
+        .take(200)
+        .collect();
+    for len in 0..=200 {
+        for pos in 0..=len {
+            for bad in [b' ', b'\n', b'>', b'g', b'z', 0xff] {
+                let mut h = hex[..len].to_vec();
+                if pos < len {
+                    h[pos] = bad;
+                } else {
+                    h.push(bad);
+                }
+                for limit in [usize::MAX, len / 3] {
+                    assert_eq!(
+                        crate::asciihex::decode_with(&h, limit, true),
+                        crate::asciihex::decode_with(&h, limit, false),
+                        "len {len} pos {pos} bad {bad} limit {limit}"
+                    );
+                }
+            }
+        }
+    }
+}
