@@ -38,7 +38,7 @@ echo "documents: $(wc -l < "$work/list") (<= 20 pages), concurrency $CONCURRENCY
 extra=()
 for kv in ${NDF_LOAD_SET:-}; do extra+=(--set "$kv"); done
 target/release/ndf serve --listen 127.0.0.1:0 --data-dir "$work/data" --workers "$WORKERS" \
-    --set max_waiting=256 "${extra[@]}" --no-jobs 2> "$work/log" &
+    --set max_waiting=256 "${extra[@]}" --no-jobs > "$work/access.log" 2> "$work/log" &
 echo $! > "$work/pid"
 for _ in $(seq 100); do grep -q "listening on" "$work/log" && break; sleep 0.1; done
 url=$(sed -n 's/^ndf: listening on //p' "$work/log")

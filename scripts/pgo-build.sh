@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Profile-guided (PGO) release build of the `ndf` binary. See docs/perf-pgo.md.
+# Profile-guided (PGO) release build of the `ndf` binary. See docs/performance/pgo.md.
 #
 #   scripts/pgo-build.sh [--train DIR|LIST] [--base] [--bench | --bench-only]
 #

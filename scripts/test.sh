@@ -53,7 +53,7 @@ log "cargo test"
 cargo test --workspace --locked
 
 # Instructions counted by callgrind on a fixed document set against perf/baseline.tsv: fails
-# on a total regression over 5% (docs/perf-gate.md); skips without ../shared/corpus/dev.
+# on a total regression over 5% (docs/performance/gate.md); skips without ../shared/corpus/dev.
 log "instruction-count gate"
 bash scripts/perf-gate.sh
 

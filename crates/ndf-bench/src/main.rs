@@ -118,7 +118,10 @@ fn main() -> anyhow::Result<()> {
         documents.push((path, data));
     }
 
-    let mut options = Options::default();
+    let mut options = Options {
+        parallel_pages: args.parallel_pages,
+        ..Options::default()
+    };
     if args.no_deadline {
         options.limits.deadline_ms = 0;
     }

@@ -113,8 +113,10 @@ pub(crate) struct EngineArgs {
     #[arg(long, value_name = "N", default_value_t = Limits::default().max_operators_per_page)]
     max_operators: u64,
     /// Lay out each page on a second thread while the next is interpreted. `auto`: when
-    /// fewer documents run at once than there are CPUs.
-    #[arg(long, value_enum, value_name = "WHEN", default_value_t = ParallelPages::Auto)]
+    /// fewer documents run at once than there are CPUs. Off by default: on this project's
+    /// measurements it saved at most 15% of a large document's wall time for 40-55% more CPU
+    /// (docs/performance.md).
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = ParallelPages::Off)]
     parallel_pages: ParallelPages,
 }
 
@@ -129,14 +131,17 @@ pub(crate) enum ParallelPages {
 impl EngineArgs {
     /// Engine options for `documents_at_once` documents extracted concurrently.
     pub(crate) fn options(&self, documents_at_once: usize) -> anyhow::Result<Options> {
-        let mut o = Options::default();
-        o.parallel_pages = match self.parallel_pages {
+        let parallel_pages = match self.parallel_pages {
             ParallelPages::On => true,
             ParallelPages::Off => false,
             // A spare CPU for the layout thread; none when every CPU already has a document.
             ParallelPages::Auto => {
                 std::thread::available_parallelism().map_or(1, |n| n.get()) > documents_at_once
             }
+        };
+        let mut o = Options {
+            parallel_pages,
+            ..Options::default()
         };
         o.limits.deadline_ms = self.deadline_ms;
         o.limits.max_file_bytes = self.max_file_bytes;

@@ -120,6 +120,20 @@ pub struct Extraction<'a> {
     /// Pages interpreted and not yet handed out, in page order (with the layout thread).
     in_flight: std::collections::VecDeque<InFlight>,
     layout_thread: Option<LayoutThread>,
+    /// Laid-out pages' character buffers, reused by the next pages (warm memory, no regrowth).
+    spare_pages: Vec<ndf_model::TextPage>,
+}
+
+/// Spare page buffers kept: one per page in flight plus the one being interpreted.
+const MAX_SPARE_PAGES: usize = PIPELINE_DEPTH + 1;
+/// A page buffer holding more characters than this is freed rather than kept (a giant page
+/// must not pin its memory for the rest of the document).
+const MAX_SPARE_CHARS: usize = 1 << 16;
+
+fn keep_spare(spares: &mut Vec<ndf_model::TextPage>, page: ndf_model::TextPage) {
+    if spares.len() < MAX_SPARE_PAGES && page.chars.capacity() <= MAX_SPARE_CHARS {
+        spares.push(page);
+    }
 }
 
 /// Pages sent to the layout thread ahead of the one asked for: one being laid out while the
@@ -137,14 +151,18 @@ enum InFlight {
 /// The channel ends of the layout thread, which lives inside [`Extraction::run`]'s scope.
 struct LayoutThread {
     pages: std::sync::mpsc::Sender<ndf_model::TextPage>,
-    laid_out: std::sync::mpsc::Receiver<(Option<Page>, std::time::Duration)>,
+    laid_out: std::sync::mpsc::Receiver<LaidOut>,
 }
+
+/// What the layout thread returns: the page (None: layout failed), the time it took and the
+/// page's character buffers for reuse.
+type LaidOut = (Option<Page>, std::time::Duration, ndf_model::TextPage);
 
 /// Lays out pages until the sending side hangs up. A panic in layout fails that page alone.
 fn layout_thread(
     options: &LayoutOptions,
     pages: &std::sync::mpsc::Receiver<ndf_model::TextPage>,
-    laid_out: &std::sync::mpsc::Sender<(Option<Page>, std::time::Duration)>,
+    laid_out: &std::sync::mpsc::Sender<LaidOut>,
 ) {
     while let Ok(text_page) = pages.recv() {
         let started = std::time::Instant::now();
@@ -152,8 +170,7 @@ fn layout_thread(
             ndf_layout::layout_page(&text_page, options)
         }))
         .ok();
-        drop(text_page);
-        if laid_out.send((page, started.elapsed())).is_err() {
+        if laid_out.send((page, started.elapsed(), text_page)).is_err() {
             return;
         }
     }
@@ -269,6 +286,7 @@ impl<'a> Extraction<'a> {
             timings: std::collections::VecDeque::new(),
             in_flight: std::collections::VecDeque::new(),
             layout_thread: None,
+            spare_pages: Vec::new(),
         })
     }
 
@@ -341,11 +359,12 @@ impl<'a> Extraction<'a> {
             InFlight::Sent(number, mut timings) => {
                 let received = self.layout_thread.as_ref().map(|t| t.laid_out.recv());
                 match received {
-                    Some(Ok((Some(page), took))) => {
+                    Some(Ok((Some(page), took, text_page))) => {
+                        keep_spare(&mut self.spare_pages, text_page);
                         timings.layout = took;
                         (page, timings)
                     }
-                    Some(Ok((None, _))) => (
+                    Some(Ok((None, _, _))) => (
                         failed_page(
                             number,
                             Code::Internal,
@@ -380,12 +399,13 @@ impl<'a> Extraction<'a> {
         let page_options = PageOptions {
             annotations: self.options.annotations,
         };
+        let spare = self.spare_pages.pop().unwrap_or_default();
         let pdf = &self.pdf;
         let fonts = &mut self.fonts;
         let fonts_before = fonts.load_time();
         let interpreted = catch_unwind(AssertUnwindSafe(|| {
             let started = std::time::Instant::now();
-            let text_page = ndf_text::extract_page(pdf, index, fonts, &page_options);
+            let text_page = ndf_text::extract_page_reusing(pdf, index, fonts, &page_options, spare);
             timings.fonts = fonts.load_time().saturating_sub(fonts_before);
             timings.interpret = started.elapsed().saturating_sub(timings.fonts);
             text_page
@@ -423,6 +443,7 @@ impl<'a> Extraction<'a> {
             )
         });
         timings.layout = started.elapsed();
+        keep_spare(&mut self.spare_pages, text_page);
         InFlight::Done(page, timings)
     }
 }

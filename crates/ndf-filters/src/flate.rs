@@ -3,7 +3,7 @@
 //! Intact zlib streams — nearly all of them — are inflated whole by libdeflate: small outputs
 //! into a reused per-thread buffer, then copied out at their exact size; large ones into a
 //! buffer of their own, shrunk to fit. Measured on the dev corpus's real streams this is about
-//! 1.15× faster than streaming through flate2 on zlib-rs (docs/perf-simd.md). libdeflate has no
+//! 1.15× faster than streaming through flate2 on zlib-rs (docs/performance/simd.md). libdeflate has no
 //! partial output, so anything it rejects (truncated data, corruption, a bad checksum, a
 //! missing or damaged header) is decoded again by the streaming zlib-rs path (flate2), which
 //! keeps the decodable prefix: the fast path never changes a result.

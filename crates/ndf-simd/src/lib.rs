@@ -2,7 +2,7 @@
 //! gives the same result on every input.
 //!
 //! A kernel is kept here only where a benchmark on the dev corpus's real data shows that it
-//! pays (`cargo bench -p ndf-simd --bench kernels`, and docs/perf-simd.md for what was tried
+//! pays (`cargo bench -p ndf-simd --bench kernels`, and docs/performance/simd.md for what was tried
 //! and dropped). Today that is [`hex::decode_run`]: runs of hexadecimal digit pairs, for the
 //! ASCIIHexDecode filter.
 //!

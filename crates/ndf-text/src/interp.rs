@@ -160,10 +160,37 @@ pub fn extract_page<'a>(
     fonts: &mut FontCache,
     options: &PageOptions,
 ) -> TextPage {
+    extract_page_reusing(pdf, index, fonts, options, TextPage::default())
+}
+
+/// [`extract_page`] into the buffers of a page that is no longer needed (its contents are
+/// discarded, its capacity reused), so consecutive pages do not allocate afresh.
+pub fn extract_page_reusing<'a>(
+    pdf: &Pdf<'a>,
+    index: usize,
+    fonts: &mut FontCache,
+    options: &PageOptions,
+    spare: TextPage,
+) -> TextPage {
     let number = index as u32 + 1;
+    let TextPage {
+        mut text,
+        mut chars,
+        fonts: mut page_fonts,
+        mut diagnostics,
+        ..
+    } = spare;
+    text.clear();
+    chars.clear();
+    page_fonts.clear();
+    diagnostics.clear();
     let Some(page) = pdf.page(index) else {
         let mut p = TextPage {
             number,
+            text,
+            chars,
+            fonts: page_fonts,
+            diagnostics,
             ..TextPage::default()
         };
         p.diagnostics
@@ -180,7 +207,10 @@ pub fn extract_page<'a>(
             width: width as f32,
             height: height as f32,
             rotation: page.rotate,
-            ..TextPage::default()
+            text,
+            chars,
+            fonts: page_fonts,
+            diagnostics,
         },
         page_xform,
         visible: Rect {

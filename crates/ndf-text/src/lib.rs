@@ -11,5 +11,5 @@ mod font;
 mod interp;
 mod text_string;
 
-pub use interp::{FontCache, PageOptions, extract_page};
+pub use interp::{FontCache, PageOptions, extract_page, extract_page_reusing};
 pub use text_string::decode_text_string;
