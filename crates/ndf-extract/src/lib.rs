@@ -165,15 +165,24 @@ fn layout_thread(
     laid_out: &std::sync::mpsc::Sender<LaidOut>,
 ) {
     while let Ok(text_page) = pages.recv() {
-        let started = std::time::Instant::now();
-        let page = catch_unwind(AssertUnwindSafe(|| {
-            ndf_layout::layout_page(&text_page, options)
-        }))
-        .ok();
-        if laid_out.send((page, started.elapsed(), text_page)).is_err() {
+        let (page, took) = lay_out(&text_page, options);
+        if laid_out.send((page, took, text_page)).is_err() {
             return;
         }
     }
+}
+
+/// Lay one page out, timed; a panic in layout fails that page alone (`None`).
+fn lay_out(
+    text_page: &ndf_model::TextPage,
+    options: &LayoutOptions,
+) -> (Option<Page>, std::time::Duration) {
+    let started = std::time::Instant::now();
+    let page = catch_unwind(AssertUnwindSafe(|| {
+        ndf_layout::layout_page(text_page, options)
+    }))
+    .ok();
+    (page, started.elapsed())
 }
 
 /// Where one page's time went, for the service's traces and stage metrics.
@@ -364,14 +373,7 @@ impl<'a> Extraction<'a> {
                         timings.layout = took;
                         (page, timings)
                     }
-                    Some(Ok((None, _, _))) => (
-                        failed_page(
-                            number,
-                            Code::Internal,
-                            "the engine failed on this page; the other pages are unaffected",
-                        ),
-                        timings,
-                    ),
+                    Some(Ok((None, _, _))) => (engine_failed_page(number), timings),
                     // The layout thread is gone (it cannot be: it outlives the channel).
                     Some(Err(_)) | None => (
                         failed_page(number, Code::Internal, "the layout thread stopped"),
@@ -413,14 +415,7 @@ impl<'a> Extraction<'a> {
         let Ok(text_page) = interpreted else {
             // The font cache may hold a half-built entry; start it afresh.
             self.fonts = FontCache::new();
-            return InFlight::Done(
-                failed_page(
-                    number,
-                    Code::Internal,
-                    "the engine failed on this page; the other pages are unaffected",
-                ),
-                timings,
-            );
+            return InFlight::Done(engine_failed_page(number), timings);
         };
         let text_page = match &self.layout_thread {
             Some(thread) => match thread.pages.send(text_page) {
@@ -430,22 +425,21 @@ impl<'a> Extraction<'a> {
             },
             None => text_page,
         };
-        let started = std::time::Instant::now();
-        let layout = &self.options.layout;
-        let page = catch_unwind(AssertUnwindSafe(|| {
-            ndf_layout::layout_page(&text_page, layout)
-        }))
-        .unwrap_or_else(|_| {
-            failed_page(
-                number,
-                Code::Internal,
-                "the engine failed on this page; the other pages are unaffected",
-            )
-        });
-        timings.layout = started.elapsed();
+        let (page, took) = lay_out(&text_page, &self.options.layout);
+        timings.layout = took;
+        let page = page.unwrap_or_else(|| engine_failed_page(number));
         keep_spare(&mut self.spare_pages, text_page);
         InFlight::Done(page, timings)
     }
+}
+
+/// A page whose interpretation or layout panicked.
+fn engine_failed_page(number: u32) -> Page {
+    failed_page(
+        number,
+        Code::Internal,
+        "the engine failed on this page; the other pages are unaffected",
+    )
 }
 
 fn failed_page(number: u32, code: Code, message: &str) -> Page {

@@ -3,22 +3,11 @@
 use crate::FilterError;
 
 const WS: u8 = 0xfe;
-const BAD: u8 = 0xff;
+const BAD: u8 = ndf_simd::hex::NOT_HEX;
 
-/// Digit values, WS for PDF white space, BAD otherwise.
+/// Digit values (the SIMD kernel's table), WS for PDF white space, BAD otherwise.
 static TABLE: [u8; 256] = {
-    let mut t = [BAD; 256];
-    let mut i = 0;
-    while i < 10 {
-        t[b'0' as usize + i] = i as u8;
-        i += 1;
-    }
-    let mut i = 0;
-    while i < 6 {
-        t[b'a' as usize + i] = 10 + i as u8;
-        t[b'A' as usize + i] = 10 + i as u8;
-        i += 1;
-    }
+    let mut t = ndf_simd::hex::HEX_VALUE;
     t[0] = WS;
     t[b'\t' as usize] = WS;
     t[b'\n' as usize] = WS;

@@ -11,8 +11,8 @@ use crate::{Level, usable};
 pub const NOT_HEX: u8 = 0xff;
 
 /// The value of each byte as a hexadecimal digit (`0`-`9`, `a`-`f`, `A`-`F`), [`NOT_HEX`]
-/// otherwise.
-pub static HEX_VALUE: [u8; 256] = {
+/// otherwise. A `const` so other tables can start from it at compile time.
+pub const HEX_VALUE: [u8; 256] = {
     let mut t = [NOT_HEX; 256];
     let mut i = 0;
     while i < 10 {
