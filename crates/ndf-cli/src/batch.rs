@@ -42,8 +42,9 @@ pub(crate) struct BatchArgs {
     /// Output directory (required except for `--format ndjson`, which then prints to standard output).
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
-    /// Documents extracted in parallel (default: the number of CPUs). Each document uses one
-    /// thread (see `--parallel-pages`).
+    /// Documents extracted in parallel (default: the number of CPUs). With fewer documents at
+    /// once than CPUs, a document of 8 or more pages also uses a second thread (see
+    /// `--parallel-pages`).
     #[arg(short, long, value_name = "N")]
     jobs: Option<usize>,
     /// Output format.

@@ -112,11 +112,11 @@ pub(crate) struct EngineArgs {
     /// Most content operators executed per page.
     #[arg(long, value_name = "N", default_value_t = Limits::default().max_operators_per_page)]
     max_operators: u64,
-    /// Lay out each page on a second thread while the next is interpreted. `auto`: when
-    /// fewer documents run at once than there are CPUs. Off by default: on this project's
-    /// measurements it saved at most 15% of a large document's wall time for 40-55% more CPU
-    /// (docs/performance.md).
-    #[arg(long, value_enum, value_name = "WHEN", default_value_t = ParallelPages::Off)]
+    /// Extract the pages of a document of 8 or more pages on two threads. `auto` (the
+    /// default): when fewer documents run at once than there are CPUs, so a spare CPU takes
+    /// pages ahead (`ndf extract`, `ndf batch --jobs 1` on a multi-core machine). Output is the
+    /// same either way.
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = ParallelPages::Auto)]
     parallel_pages: ParallelPages,
 }
 
@@ -134,7 +134,7 @@ impl EngineArgs {
         let parallel_pages = match self.parallel_pages {
             ParallelPages::On => true,
             ParallelPages::Off => false,
-            // A spare CPU for the layout thread; none when every CPU already has a document.
+            // A spare CPU for the helper thread; none when every CPU already has a document.
             ParallelPages::Auto => {
                 std::thread::available_parallelism().map_or(1, |n| n.get()) > documents_at_once
             }

@@ -69,9 +69,11 @@ pub struct Options {
     pub annotations: bool,
     /// How many pages running-header/footer detection looks ahead (the pages held in memory).
     pub running_text_window: usize,
-    /// Lay out each page on a second thread while the next page is interpreted, so one
-    /// document uses two cores. Off by default: a process that already runs one document per
-    /// core (the service's worker pool, a parallel batch) would only oversubscribe them.
+    /// Extract the pages of a document of at least [`PARALLEL_MIN_PAGES`] pages on two
+    /// threads: a helper thread opens the document a second time and takes pages ahead of the
+    /// one asked for. Output is identical either way. Off by default: a process that already
+    /// runs one document per core (the service's worker pool, a parallel batch) would only
+    /// oversubscribe them.
     pub parallel_pages: bool,
 }
 
@@ -88,6 +90,15 @@ impl Default for Options {
         }
     }
 }
+
+/// Fewest selected pages for which [`Options::parallel_pages`] starts a helper thread: below
+/// this, opening the document a second time and loading its fonts again costs more than the
+/// second core gains.
+pub const PARALLEL_MIN_PAGES: usize = 8;
+
+/// Pages the helper thread may finish ahead of the one asked for: the pages held in memory
+/// beyond the running-text window.
+const PARALLEL_LOOKAHEAD: usize = 8;
 
 /// Extract a whole document.
 pub fn extract(data: &[u8], options: &Options) -> Result<Document, ExtractError> {
@@ -108,7 +119,7 @@ pub fn extract(data: &[u8], options: &Options) -> Result<Document, ExtractError>
 /// A document being extracted page by page.
 pub struct Extraction<'a> {
     pdf: Pdf<'a>,
-    fonts: FontCache,
+    worker: Worker,
     options: &'a Options,
     metadata: Metadata,
     selected: Vec<usize>,
@@ -117,73 +128,183 @@ pub struct Extraction<'a> {
     ready: std::collections::VecDeque<Page>,
     diagnostics: Vec<Diagnostic>,
     timings: std::collections::VecDeque<(u32, PageTimings)>,
-    /// Pages interpreted and not yet handed out, in page order (with the layout thread).
-    in_flight: std::collections::VecDeque<InFlight>,
-    layout_thread: Option<LayoutThread>,
+    /// The pages shared with the helper thread, when one runs.
+    helper: Option<std::sync::Arc<Shared>>,
+}
+
+/// What one thread keeps between the pages it extracts: the font cache and page buffers.
+#[derive(Default)]
+struct Worker {
+    fonts: FontCache,
     /// Laid-out pages' character buffers, reused by the next pages (warm memory, no regrowth).
     spare_pages: Vec<ndf_model::TextPage>,
 }
 
-/// Spare page buffers kept: one per page in flight plus the one being interpreted.
-const MAX_SPARE_PAGES: usize = PIPELINE_DEPTH + 1;
+/// Spare page buffers kept per thread.
+const MAX_SPARE_PAGES: usize = 2;
 /// A page buffer holding more characters than this is freed rather than kept (a giant page
 /// must not pin its memory for the rest of the document).
 const MAX_SPARE_CHARS: usize = 1 << 16;
 
-fn keep_spare(spares: &mut Vec<ndf_model::TextPage>, page: ndf_model::TextPage) {
-    if spares.len() < MAX_SPARE_PAGES && page.chars.capacity() <= MAX_SPARE_CHARS {
-        spares.push(page);
-    }
-}
-
-/// Pages sent to the layout thread ahead of the one asked for: one being laid out while the
-/// next is interpreted. More buys nothing with one layout thread and holds more pages.
-const PIPELINE_DEPTH: usize = 2;
-
-/// A page between interpretation and layout.
-enum InFlight {
-    /// Already final (failed, or a document-wide limit tripped earlier).
-    Done(Page, PageTimings),
-    /// Sent to the layout thread, which answers in the order pages were sent.
-    Sent(u32, PageTimings),
-}
-
-/// The channel ends of the layout thread, which lives inside [`Extraction::run`]'s scope.
-struct LayoutThread {
-    pages: std::sync::mpsc::Sender<ndf_model::TextPage>,
-    laid_out: std::sync::mpsc::Receiver<LaidOut>,
-}
-
-/// What the layout thread returns: the page (None: layout failed), the time it took and the
-/// page's character buffers for reuse.
-type LaidOut = (Option<Page>, std::time::Duration, ndf_model::TextPage);
-
-/// Lays out pages until the sending side hangs up. A panic in layout fails that page alone.
-fn layout_thread(
-    options: &LayoutOptions,
-    pages: &std::sync::mpsc::Receiver<ndf_model::TextPage>,
-    laid_out: &std::sync::mpsc::Sender<LaidOut>,
-) {
-    while let Ok(text_page) = pages.recv() {
-        let (page, took) = lay_out(&text_page, options);
-        if laid_out.send((page, took, text_page)).is_err() {
-            return;
+impl Worker {
+    /// Interpret page `index` of `pdf` and lay it out. A panic fails that page alone.
+    fn extract_page(&mut self, pdf: &Pdf<'_>, options: &Options, index: usize) -> Extracted {
+        let number = index as u32 + 1;
+        let started_unix_nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+        let mut timings = PageTimings {
+            started_unix_nanos,
+            ..PageTimings::default()
+        };
+        if let Some(e) = pdf.budget().tripped() {
+            // A document-wide limit was crossed on an earlier page: the rest are empty.
+            return (failed_page(number, e.code, &e.message), timings);
         }
+        let page_options = PageOptions {
+            annotations: options.annotations,
+        };
+        let spare = self.spare_pages.pop().unwrap_or_default();
+        let fonts = &mut self.fonts;
+        let fonts_before = fonts.load_time();
+        let interpreted = catch_unwind(AssertUnwindSafe(|| {
+            let started = std::time::Instant::now();
+            let text_page = ndf_text::extract_page_reusing(pdf, index, fonts, &page_options, spare);
+            timings.fonts = fonts.load_time().saturating_sub(fonts_before);
+            timings.interpret = started.elapsed().saturating_sub(timings.fonts);
+            text_page
+        }));
+        let Ok(text_page) = interpreted else {
+            // The font cache may hold a half-built entry; start it afresh.
+            self.fonts = FontCache::new();
+            return (engine_failed_page(number), timings);
+        };
+        let started = std::time::Instant::now();
+        let page = catch_unwind(AssertUnwindSafe(|| {
+            ndf_layout::layout_page(&text_page, &options.layout)
+        }))
+        .unwrap_or_else(|_| engine_failed_page(number));
+        timings.layout = started.elapsed();
+        if self.spare_pages.len() < MAX_SPARE_PAGES && text_page.chars.capacity() <= MAX_SPARE_CHARS
+        {
+            self.spare_pages.push(text_page);
+        }
+        (page, timings)
     }
 }
 
-/// Lay one page out, timed; a panic in layout fails that page alone (`None`).
-fn lay_out(
-    text_page: &ndf_model::TextPage,
-    options: &LayoutOptions,
-) -> (Option<Page>, std::time::Duration) {
-    let started = std::time::Instant::now();
-    let page = catch_unwind(AssertUnwindSafe(|| {
-        ndf_layout::layout_page(text_page, options)
-    }))
-    .ok();
-    (page, started.elapsed())
+/// A laid-out page and where its time went.
+type Extracted = (Page, PageTimings);
+
+/// The pages of one document between the consumer's thread and the helper thread. Either
+/// thread claims the next page not yet claimed, never more than [`PARALLEL_LOOKAHEAD`] ahead
+/// of the page the consumer waits for, so finished pages held here stay bounded.
+#[derive(Default)]
+struct Shared {
+    state: std::sync::Mutex<SharedState>,
+    changed: std::sync::Condvar,
 }
+
+#[derive(Default)]
+struct SharedState {
+    /// Position (in the selected pages) of the next page nobody has claimed.
+    next_claim: usize,
+    /// Position of the page the consumer asks for now.
+    wanted: usize,
+    /// Pages the helper finished, by position.
+    finished: std::collections::BTreeMap<usize, Extracted>,
+    /// Document-level diagnostics the helper's own opening of the document found while
+    /// extracting pages.
+    diagnostics: Vec<Diagnostic>,
+    /// The consumer is done: the helper stops after its current page.
+    stop: bool,
+}
+
+impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, SharedState> {
+        // A panic while holding the lock cannot leave the state half-changed (each critical
+        // section is a few plain assignments), so a poisoned lock is still usable.
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn wait<'g>(
+        &self,
+        guard: std::sync::MutexGuard<'g, SharedState>,
+    ) -> std::sync::MutexGuard<'g, SharedState> {
+        self.changed
+            .wait(guard)
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn stop(&self) {
+        self.lock().stop = true;
+        self.changed.notify_all();
+    }
+}
+
+/// The helper thread: open the document again (sharing the budget's account) and extract
+/// pages the consumer has not reached yet, until none are left or the consumer stops.
+fn helper_thread(
+    data: &[u8],
+    options: &Options,
+    selected: &[usize],
+    budget: ndf_pdf::Budget,
+    shared: &Shared,
+) {
+    let arena = Bump::new();
+    let opened = catch_unwind(AssertUnwindSafe(|| {
+        Pdf::open_with_budget(
+            data,
+            &arena,
+            &OpenOptions {
+                limits: options.limits.clone(),
+                password: options.password.clone(),
+            },
+            budget,
+        )
+    }));
+    // Without a second opening the consumer's thread simply does every page itself.
+    let Ok(Ok(pdf)) = opened else { return };
+    // What opening reported, the first opening reported too.
+    let mut diagnostics_seen = pdf.diagnostic_count();
+    let mut worker = Worker::default();
+    loop {
+        let position = {
+            let mut state = shared.lock();
+            loop {
+                if state.stop || state.next_claim >= selected.len() {
+                    return;
+                }
+                if state.next_claim < state.wanted.saturating_add(PARALLEL_LOOKAHEAD) {
+                    break;
+                }
+                state = shared.wait(state);
+            }
+            state.next_claim += 1;
+            state.next_claim - 1
+        };
+        let Some(&index) = selected.get(position) else {
+            return;
+        };
+        let extracted = worker.extract_page(&pdf, options, index);
+        let found = pdf.diagnostics_since(diagnostics_seen);
+        diagnostics_seen += found.len();
+        let mut state = shared.lock();
+        state.finished.insert(position, extracted);
+        for d in found {
+            if state.diagnostics.len() < MAX_HELPER_DIAGNOSTICS && !state.diagnostics.contains(&d) {
+                state.diagnostics.push(d);
+            }
+        }
+        drop(state);
+        shared.changed.notify_all();
+    }
+}
+
+/// Document-level diagnostics taken over from the helper thread's opening, at most.
+const MAX_HELPER_DIAGNOSTICS: usize = 256;
 
 /// Where one page's time went, for the service's traces and stage metrics.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -229,26 +350,26 @@ impl<'a> Extraction<'a> {
                 ));
             }
         };
-        if !(options.parallel_pages && ex.selected.len() > 1) {
+        if !(options.parallel_pages && ex.selected.len() >= PARALLEL_MIN_PAGES) {
             return Ok(f(&mut ex));
         }
-        let layout = &options.layout;
+        let shared = std::sync::Arc::new(Shared::default());
+        let budget = ex.pdf.budget().sibling();
+        let selected = ex.selected.clone();
         Ok(std::thread::scope(|scope| {
-            let (page_tx, page_rx) = std::sync::mpsc::channel();
-            let (done_tx, done_rx) = std::sync::mpsc::channel();
+            let helper_shared = std::sync::Arc::clone(&shared);
             let spawned = std::thread::Builder::new()
-                .name("ndf-layout".into())
-                .spawn_scoped(scope, move || layout_thread(layout, &page_rx, &done_tx));
-            // Without a thread (the system refused one) pages are laid out inline.
-            if spawned.is_ok() {
-                ex.layout_thread = Some(LayoutThread {
-                    pages: page_tx,
-                    laid_out: done_rx,
+                .name("ndf-pages".into())
+                .spawn_scoped(scope, move || {
+                    helper_thread(data, options, &selected, budget, &helper_shared);
                 });
+            // Without a thread (the system refused one) this thread does every page.
+            if spawned.is_ok() {
+                ex.helper = Some(std::sync::Arc::clone(&shared));
             }
             let result = f(&mut ex);
-            // Hang up so the layout thread ends before the scope joins it.
-            ex.layout_thread = None;
+            // The helper ends after the page it is on, before the scope joins it.
+            shared.stop();
             result
         }))
     }
@@ -284,7 +405,7 @@ impl<'a> Extraction<'a> {
         let window = options.running_text_window;
         Ok(Extraction {
             pdf,
-            fonts: FontCache::new(),
+            worker: Worker::default(),
             options,
             metadata,
             selected,
@@ -293,9 +414,7 @@ impl<'a> Extraction<'a> {
             ready: std::collections::VecDeque::new(),
             diagnostics: Vec::new(),
             timings: std::collections::VecDeque::new(),
-            in_flight: std::collections::VecDeque::new(),
-            layout_thread: None,
-            spare_pages: Vec::new(),
+            helper: None,
         })
     }
 
@@ -312,6 +431,14 @@ impl<'a> Extraction<'a> {
     /// Document-level diagnostics so far (repairs, suppressed messages, fatal limits).
     pub fn diagnostics(&self) -> Vec<Diagnostic> {
         let mut d = self.pdf.diagnostics();
+        if let Some(shared) = &self.helper {
+            // Problems the helper's opening met on its pages, unless this one met them too.
+            for found in &shared.lock().diagnostics {
+                if !d.contains(found) {
+                    d.push(found.clone());
+                }
+            }
+        }
         d.extend(self.diagnostics.iter().cloned());
         d
     }
@@ -328,20 +455,7 @@ impl<'a> Extraction<'a> {
             if let Some(p) = self.ready.pop_front() {
                 return Some(p);
             }
-            // Keep the layout thread fed: interpret ahead while it lays out.
-            let depth = if self.layout_thread.is_some() {
-                PIPELINE_DEPTH
-            } else {
-                1
-            };
-            while self.in_flight.len() < depth
-                && let Some(&index) = self.selected.get(self.next)
-            {
-                self.next += 1;
-                let page = self.interpret(index);
-                self.in_flight.push_back(page);
-            }
-            let Some(page) = self.in_flight.pop_front() else {
+            let Some((page, timings)) = self.next_extracted() else {
                 // Flush what the running-text marker still holds.
                 if let Some(marker) = self.marker.take() {
                     self.ready.extend(marker.finish());
@@ -349,7 +463,6 @@ impl<'a> Extraction<'a> {
                 }
                 return None;
             };
-            let (page, timings) = self.finish(page);
             if self.timings.len() >= MAX_KEPT_TIMINGS {
                 self.timings.pop_front();
             }
@@ -361,75 +474,46 @@ impl<'a> Extraction<'a> {
         }
     }
 
-    /// The laid-out page of an in-flight one (waiting for the layout thread if need be).
-    fn finish(&mut self, page: InFlight) -> (Page, PageTimings) {
-        match page {
-            InFlight::Done(page, timings) => (page, timings),
-            InFlight::Sent(number, mut timings) => {
-                let received = self.layout_thread.as_ref().map(|t| t.laid_out.recv());
-                match received {
-                    Some(Ok((Some(page), took, text_page))) => {
-                        keep_spare(&mut self.spare_pages, text_page);
-                        timings.layout = took;
-                        (page, timings)
-                    }
-                    Some(Ok((None, _, _))) => (engine_failed_page(number), timings),
-                    // The layout thread is gone (it cannot be: it outlives the channel).
-                    Some(Err(_)) | None => (
-                        failed_page(number, Code::Internal, "the layout thread stopped"),
-                        timings,
-                    ),
-                }
+    /// The next selected page, extracted here or taken from the helper thread.
+    fn next_extracted(&mut self) -> Option<Extracted> {
+        let position = self.next;
+        let &index = self.selected.get(position)?;
+        self.next += 1;
+        let Some(shared) = self.helper.clone() else {
+            return Some(self.worker.extract_page(&self.pdf, self.options, index));
+        };
+        let mut state = shared.lock();
+        state.wanted = position;
+        // The helper may claim further now.
+        shared.changed.notify_all();
+        loop {
+            if let Some(done) = state.finished.remove(&position) {
+                return Some(done);
             }
+            let claim = state.next_claim;
+            if claim < self.selected.len() && claim < position.saturating_add(PARALLEL_LOOKAHEAD) {
+                // Rather than wait, take the next unclaimed page (the wanted one if nobody has).
+                state.next_claim += 1;
+                drop(state);
+                let claimed = self.selected.get(claim).copied().unwrap_or(index);
+                let done = self.worker.extract_page(&self.pdf, self.options, claimed);
+                if claim == position {
+                    return Some(done);
+                }
+                state = shared.lock();
+                state.finished.insert(claim, done);
+                continue;
+            }
+            if claim <= position {
+                // Unreachable: a claimed page below the wanted one was handed out already.
+                return Some((
+                    failed_page(index as u32 + 1, Code::Internal, "page claim lost"),
+                    PageTimings::default(),
+                ));
+            }
+            // The wanted page is the helper's: wait for it.
+            state = shared.wait(state);
         }
-    }
-
-    /// Interpret one page and lay it out, or hand it to the layout thread.
-    fn interpret(&mut self, index: usize) -> InFlight {
-        let number = index as u32 + 1;
-        let started_unix_nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
-        let mut timings = PageTimings {
-            started_unix_nanos,
-            ..PageTimings::default()
-        };
-        if let Some(e) = self.pdf.budget().tripped() {
-            // A document-wide limit was crossed on an earlier page: the rest are empty.
-            return InFlight::Done(failed_page(number, e.code, &e.message), timings);
-        }
-        let page_options = PageOptions {
-            annotations: self.options.annotations,
-        };
-        let spare = self.spare_pages.pop().unwrap_or_default();
-        let pdf = &self.pdf;
-        let fonts = &mut self.fonts;
-        let fonts_before = fonts.load_time();
-        let interpreted = catch_unwind(AssertUnwindSafe(|| {
-            let started = std::time::Instant::now();
-            let text_page = ndf_text::extract_page_reusing(pdf, index, fonts, &page_options, spare);
-            timings.fonts = fonts.load_time().saturating_sub(fonts_before);
-            timings.interpret = started.elapsed().saturating_sub(timings.fonts);
-            text_page
-        }));
-        let Ok(text_page) = interpreted else {
-            // The font cache may hold a half-built entry; start it afresh.
-            self.fonts = FontCache::new();
-            return InFlight::Done(engine_failed_page(number), timings);
-        };
-        let text_page = match &self.layout_thread {
-            Some(thread) => match thread.pages.send(text_page) {
-                Ok(()) => return InFlight::Sent(number, timings),
-                // The thread is gone: lay the page out here.
-                Err(std::sync::mpsc::SendError(text_page)) => text_page,
-            },
-            None => text_page,
-        };
-        let (page, took) = lay_out(&text_page, &self.options.layout);
-        timings.layout = took;
-        let page = page.unwrap_or_else(|| engine_failed_page(number));
-        keep_spare(&mut self.spare_pages, text_page);
-        InFlight::Done(page, timings)
     }
 }
 

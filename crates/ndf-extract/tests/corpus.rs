@@ -218,7 +218,7 @@ fn corpus_encryption_matches_the_manifest() {
     );
 }
 
-/// Laying pages out on a second thread (`Options::parallel_pages`) is an optimisation only:
+/// Extracting pages on a helper thread (`Options::parallel_pages`) is an optimisation only:
 /// every corpus document comes out identical, diagnostics and failures included.
 #[test]
 fn corpus_parallel_pages_give_identical_documents() {

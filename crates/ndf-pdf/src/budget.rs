@@ -1,4 +1,6 @@
 use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use ndf_model::{Code, Limits};
@@ -9,13 +11,24 @@ use crate::error::{PdfError, Result};
 ///
 /// Fatal conditions (deadline passed, document decode budget spent) are sticky: once tripped,
 /// every later check fails the same way, so work in progress unwinds quickly wherever it is.
+///
+/// A document extracted by several threads (each with its own [`crate::Pdf`]) shares one
+/// account through [`Budget::sibling`]: decoded bytes add up across the threads and a trip on
+/// one stops the others. What two threads both materialise (a font used on pages of each) is
+/// charged twice, because it does exist twice in memory.
 #[derive(Debug)]
 pub struct Budget {
     limits: Limits,
     deadline: Option<Instant>,
-    decoded: Cell<u64>,
-    tripped: Cell<Option<Code>>,
+    account: Arc<Account>,
     ticks: Cell<u32>,
+}
+
+/// The part of a budget shared between the threads of one document.
+#[derive(Debug, Default)]
+struct Account {
+    decoded: AtomicU64,
+    tripped: OnceLock<Code>,
 }
 
 impl Budget {
@@ -26,8 +39,18 @@ impl Budget {
         Self {
             limits,
             deadline,
-            decoded: Cell::new(0),
-            tripped: Cell::new(None),
+            account: Arc::new(Account::default()),
+            ticks: Cell::new(0),
+        }
+    }
+
+    /// A budget for another thread working on the same document: same limits and deadline,
+    /// one shared account of decoded bytes and fatal trips.
+    pub fn sibling(&self) -> Self {
+        Self {
+            limits: self.limits.clone(),
+            deadline: self.deadline,
+            account: Arc::clone(&self.account),
             ticks: Cell::new(0),
         }
     }
@@ -37,26 +60,30 @@ impl Budget {
         &self.limits
     }
 
-    /// Decoded bytes charged so far.
+    /// Decoded bytes charged so far (by every thread sharing the account).
     pub fn decoded_bytes(&self) -> u64 {
-        self.decoded.get()
+        self.account.decoded.load(Ordering::Relaxed)
     }
 
     /// The sticky fatal error, if one was tripped.
     pub fn tripped(&self) -> Option<PdfError> {
-        self.tripped.get().map(fatal)
+        self.account.tripped.get().copied().map(fatal)
+    }
+
+    /// Record a fatal condition; the first one tripped is the one every check reports.
+    fn set_tripped(&self, code: Code) -> PdfError {
+        fatal(*self.account.tripped.get_or_init(|| code))
     }
 
     /// Fail if a fatal limit was tripped or the deadline passed.
     pub fn check(&self) -> Result<()> {
-        if let Some(code) = self.tripped.get() {
-            return Err(fatal(code));
+        if let Some(e) = self.tripped() {
+            return Err(e);
         }
         if let Some(deadline) = self.deadline
             && Instant::now() >= deadline
         {
-            self.tripped.set(Some(Code::DeadlineExceeded));
-            return Err(fatal(Code::DeadlineExceeded));
+            return Err(self.set_tripped(Code::DeadlineExceeded));
         }
         Ok(())
     }
@@ -69,7 +96,7 @@ impl Budget {
         if t.is_multiple_of(256) {
             self.check()
         } else {
-            self.tripped.get().map_or(Ok(()), |c| Err(fatal(c)))
+            self.tripped().map_or(Ok(()), Err)
         }
     }
 
@@ -79,25 +106,30 @@ impl Budget {
         let left = self
             .limits
             .max_document_bytes
-            .saturating_sub(self.decoded.get());
+            .saturating_sub(self.decoded_bytes());
         self.limits.max_stream_bytes.min(left)
     }
 
     /// Charge decoded (or otherwise materialised) bytes to the document.
     pub fn charge(&self, bytes: u64) -> Result<()> {
-        let total = self.decoded.get().saturating_add(bytes);
-        self.decoded.set(total);
+        // Saturating, not wrapping: a sum past u64::MAX is over any limit anyway.
+        let before = self
+            .account
+            .decoded
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |d| {
+                Some(d.saturating_add(bytes))
+            })
+            .unwrap_or_else(|d| d);
+        let total = before.saturating_add(bytes);
         if total > self.limits.max_document_bytes {
-            self.tripped.set(Some(Code::DocumentTooLarge));
-            return Err(fatal(Code::DocumentTooLarge));
+            return Err(self.set_tripped(Code::DocumentTooLarge));
         }
         Ok(())
     }
 
     /// Trip the document budget explicitly (a stream hit the remaining document allowance).
     pub fn trip(&self, code: Code) -> PdfError {
-        self.tripped.set(Some(code));
-        fatal(code)
+        self.set_tripped(code)
     }
 }
 
@@ -136,5 +168,43 @@ mod tests {
         std::thread::sleep(Duration::from_millis(5));
         assert_eq!(budget.check().unwrap_err().code, Code::DeadlineExceeded);
         assert!(budget.tick().is_err());
+    }
+
+    #[test]
+    fn siblings_share_bytes_and_trips_but_not_ticks() {
+        let first = Budget::new(Limits {
+            max_document_bytes: 100,
+            ..Limits::default()
+        });
+        let second = first.sibling();
+        assert!(first.charge(60).is_ok());
+        assert_eq!(second.decoded_bytes(), 60);
+        assert_eq!(second.stream_allowance(), 40);
+        assert_eq!(second.charge(60).unwrap_err().code, Code::DocumentTooLarge);
+        assert_eq!(first.check().unwrap_err().code, Code::DocumentTooLarge);
+        assert_eq!(first.tick().unwrap_err().code, Code::DocumentTooLarge);
+    }
+
+    #[test]
+    fn the_first_trip_is_the_one_reported() {
+        let budget = Budget::new(Limits::default());
+        let sibling = budget.sibling();
+        assert_eq!(
+            sibling.trip(Code::DeadlineExceeded).code,
+            Code::DeadlineExceeded
+        );
+        assert_eq!(
+            budget.trip(Code::DocumentTooLarge).code,
+            Code::DeadlineExceeded
+        );
+        assert_eq!(budget.check().unwrap_err().code, Code::DeadlineExceeded);
+    }
+
+    #[test]
+    fn charges_saturate_instead_of_wrapping() {
+        let budget = Budget::new(Limits::default());
+        assert!(budget.charge(u64::MAX).is_err());
+        assert!(budget.charge(u64::MAX).is_err());
+        assert_eq!(budget.decoded_bytes(), u64::MAX);
     }
 }

@@ -97,7 +97,20 @@ impl<'a> Pdf<'a> {
     /// it by scanning when needed), authenticate, and walk the page tree. Page contents are not
     /// read until asked for.
     pub fn open(data: &'a [u8], arena: &'a Bump, options: &OpenOptions) -> Result<Pdf<'a>> {
-        let limits = options.limits.clone();
+        Self::open_with_budget(data, arena, options, Budget::new(options.limits.clone()))
+    }
+
+    /// Open the same document again for another thread, sharing `budget`'s account (see
+    /// [`Budget::sibling`]): the document's decoded bytes and fatal trips are counted once for
+    /// all the threads, and the deadline is the first opening's. The budget's limits apply
+    /// (`options.limits` is not read).
+    pub fn open_with_budget(
+        data: &'a [u8],
+        arena: &'a Bump,
+        options: &OpenOptions,
+        budget: Budget,
+    ) -> Result<Pdf<'a>> {
+        let limits = budget.limits().clone();
         if data.len() as u64 > limits.max_file_bytes || data.len() > u32::MAX as usize {
             return Err(PdfError::new(
                 Code::FileTooLarge,
@@ -126,7 +139,7 @@ impl<'a> Pdf<'a> {
             data,
             arena,
             xref: RefCell::new(XrefTable::new(limits.max_objects)),
-            budget: Budget::new(limits),
+            budget,
             version,
             header_offset,
             has_header,
@@ -257,6 +270,19 @@ impl<'a> Pdf<'a> {
             ));
         }
         d
+    }
+
+    /// How many document-level diagnostics were recorded so far (suppressed ones not counted).
+    pub fn diagnostic_count(&self) -> usize {
+        self.diagnostics.borrow().len()
+    }
+
+    /// The document-level diagnostics recorded after the first `start` ones.
+    pub fn diagnostics_since(&self, start: usize) -> Vec<Diagnostic> {
+        self.diagnostics
+            .borrow()
+            .get(start..)
+            .map_or_else(Vec::new, <[Diagnostic]>::to_vec)
     }
 
     /// Record a document-level diagnostic (bounded).
