@@ -8,8 +8,9 @@ use crate::LayoutOptions;
 use crate::bidi;
 use crate::blocks::{BLine, build_blocks, reading_order};
 use crate::lines::{Frag, Frags, build_frags, build_segs, is_label};
+use crate::num::round_i32;
 use crate::prep::{Glyph, Group, Kind, Prepared, prepare};
-use crate::unicode::{BidiClass, bidi_class, mirror};
+use crate::unicode::{BidiClass, bidi_class, char_text, may_hold_rtl, mirror};
 
 /// Marker for a word space in a line's unit sequence.
 const SPACE: u32 = u32::MAX;
@@ -24,6 +25,8 @@ struct Ctx<'a> {
     page: &'a TextPage,
     prep: &'a Prepared,
     frags: &'a Frags,
+    /// Some character of the page may be right-to-left (else no line is reordered).
+    rtl_possible: bool,
 }
 
 impl Ctx<'_> {
@@ -38,7 +41,7 @@ impl Ctx<'_> {
     fn text_of(&self, gi: u32) -> &str {
         self.glyph(gi)
             .and_then(|g| self.char_of(g))
-            .map_or("", |c| self.page.char_text(c))
+            .map_or("", |c| char_text(self.page, c))
     }
 
     /// A usable box for a glyph: its own when finite, else one built from origin and size.
@@ -63,23 +66,42 @@ pub(crate) fn layout(page: &TextPage, opts: &LayoutOptions) -> Page {
     let prep = prepare(page);
     let frags = build_frags(&prep.glyphs);
     let mut t = String::new();
+    let text_of = |gi: u32| {
+        prep.glyphs
+            .get(gi as usize)
+            .and_then(|g| page.chars.get(g.ci as usize))
+            .map(|c| char_text(page, c))
+    };
     let labels: Vec<bool> = frags
         .frags
         .iter()
         .map(|f| {
             let g = frags.glyphs(f);
             g.len() <= 12 && {
-                t.clear();
-                for &gi in g {
-                    if let Some(c) = prep
-                        .glyphs
-                        .get(gi as usize)
-                        .and_then(|g| page.chars.get(g.ci as usize))
-                    {
-                        t.push_str(page.char_text(c));
+                // A label starts with '(' or ends with a digit, '.', ')' or a bullet: a
+                // fragment ending in a letter (most words) is none, without assembling its text.
+                let word = match (
+                    g.first().and_then(|&i| text_of(i)),
+                    g.last().and_then(|&i| text_of(i)),
+                ) {
+                    (Some(a), Some(b)) => {
+                        !a.trim_start().starts_with('(')
+                            && b.trim_end()
+                                .chars()
+                                .next_back()
+                                .is_some_and(char::is_alphabetic)
                     }
+                    _ => false,
+                };
+                !word && {
+                    t.clear();
+                    for &gi in g {
+                        if let Some(x) = text_of(gi) {
+                            t.push_str(x);
+                        }
+                    }
+                    is_label(&t)
                 }
-                is_label(&t)
             }
         })
         .collect();
@@ -90,6 +112,7 @@ pub(crate) fn layout(page: &TextPage, opts: &LayoutOptions) -> Page {
         page,
         prep: &prep,
         frags: &frags,
+        rtl_possible: may_hold_rtl(&page.text),
     };
     let rtl_groups = rtl_groups(&ctx);
     let order = reading_order(&blocks, &prep.groups, &rtl_groups);
@@ -136,6 +159,10 @@ pub(crate) fn layout(page: &TextPage, opts: &LayoutOptions) -> Page {
 
 /// Per group: is it mostly right-to-left text?
 fn rtl_groups(ctx: &Ctx<'_>) -> Vec<bool> {
+    if !ctx.rtl_possible {
+        // No R character: every group counts zero R glyphs.
+        return vec![false; ctx.prep.groups.len()];
+    }
     let mut counts = vec![(0u32, 0u32); ctx.prep.groups.len()];
     for (gi, g) in ctx.prep.glyphs.iter().enumerate() {
         let Ok(gi) = u32::try_from(gi) else { break };
@@ -258,7 +285,8 @@ fn make_line(ctx: &Ctx<'_>, l: &BLine, group: &Group) -> Option<Line> {
         WritingDirection::Ltr
     };
     let mut mirrored: Vec<bool> = Vec::new();
-    if !group.vertical {
+    // Without any right-to-left character `bidi::reorder` leaves every line unchanged.
+    if !group.vertical && ctx.rtl_possible {
         // Clusters: a base glyph with its marks, or a space.
         let mut clusters: Vec<(usize, usize)> = Vec::with_capacity(units.len());
         let mut classes: Vec<BidiClass> = Vec::with_capacity(units.len());
@@ -318,6 +346,8 @@ fn make_spans(ctx: &Ctx<'_>, units: &[u32], mirrored: &[bool]) -> Vec<Span> {
     }
     let mut spans: Vec<Span> = Vec::new();
     let mut cur_key: Option<Key> = None;
+    // (bits of the last size, its rounded half points).
+    let mut last_size = (f32::NAN.to_bits(), 0);
     for (i, &u) in units.iter().enumerate() {
         if u == SPACE {
             if let Some(s) = spans.last_mut() {
@@ -327,9 +357,13 @@ fn make_spans(ctx: &Ctx<'_>, units: &[u32], mirrored: &[bool]) -> Vec<Span> {
         }
         let Some(g) = ctx.glyph(u) else { continue };
         let Some(c) = ctx.char_of(g) else { continue };
+        if g.size.to_bits() != last_size.0 {
+            // Glyphs of a line mostly share one size: round it once.
+            last_size = (g.size.to_bits(), round_i32(g.size * 2.0));
+        }
         let key = Key {
             font: c.font,
-            size_q: (g.size * 2.0).round() as i32,
+            size_q: last_size.1,
             invisible: c.flags.contains(CharFlags::INVISIBLE),
             annotation: c.flags.contains(CharFlags::ANNOTATION),
             mcid: c.mcid,
@@ -356,9 +390,12 @@ fn make_spans(ctx: &Ctx<'_>, units: &[u32], mirrored: &[bool]) -> Vec<Span> {
             s.bbox = s.bbox.union(&r);
         }
         let Some(s) = spans.last_mut() else { continue };
-        let text = ctx.page.char_text(c);
+        let text = char_text(ctx.page, c);
         if mirrored.get(i).copied().unwrap_or(false) {
             s.text.extend(text.chars().map(mirror));
+        } else if let [b] = text.as_bytes() {
+            // One byte is one ASCII character: no copy call for the common glyph.
+            s.text.push(char::from(*b));
         } else {
             s.text.push_str(text);
         }

@@ -18,6 +18,7 @@ mod blocks;
 mod build;
 mod lines;
 mod markdown;
+mod num;
 mod prep;
 mod running;
 mod text;

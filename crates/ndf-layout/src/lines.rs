@@ -2,7 +2,8 @@
 
 use std::collections::BTreeSet;
 
-use crate::prep::{Glyph, Kind};
+use crate::num::round_i64;
+use crate::prep::{Glyph, Kind, ordered_bits};
 
 /// A gap wider than this (em) between consecutively drawn characters starts a new fragment
 /// (poppler's `minWordBreakSpace`): such a gap reads as a word space.
@@ -147,7 +148,7 @@ pub(crate) struct Seg {
 
 fn base_key(b: f32) -> i64 {
     // Baselines are bounded by the coordinate limit, so this never saturates in practice.
-    (b * 64.0).round() as i64
+    round_i64(b * 64.0)
 }
 
 /// How well fragment `f` continues segment `s` (lower is better), if at all. `label` tells
@@ -247,11 +248,19 @@ pub(crate) fn build_segs(frags: &Frags, ngroups: usize, labels: &[bool]) -> Vec<
     }
     let mut segs: Vec<Seg> = Vec::new();
     let mut expired: Vec<(i64, u32)> = Vec::new();
+    // Order by (p0, base) under `total_cmp`, compared as one precomputed integer per
+    // fragment: the same comparisons as two float compares, so the same (unstable) permutation.
+    let order_keys: Vec<u64> = frags
+        .frags
+        .iter()
+        .map(|f| (u64::from(ordered_bits(f.p0)) << 32) | u64::from(ordered_bits(f.base)))
+        .collect();
     for (grp, list) in by_group.iter_mut().enumerate() {
         let Ok(grp) = u16::try_from(grp) else { break };
         list.sort_unstable_by(|&a, &b| {
-            let (fa, fb) = (&frags.frags[a as usize], &frags.frags[b as usize]);
-            fa.p0.total_cmp(&fb.p0).then(fa.base.total_cmp(&fb.base))
+            let ka = order_keys.get(a as usize).copied().unwrap_or(0);
+            let kb = order_keys.get(b as usize).copied().unwrap_or(0);
+            ka.cmp(&kb)
         });
         let mut active: BTreeSet<(i64, u32)> = BTreeSet::new();
         for &fi in list.iter() {
@@ -314,7 +323,12 @@ pub(crate) fn build_segs(frags: &Frags, ngroups: usize, labels: &[bool]) -> Vec<
                         size: f.size,
                         last_base: f.base,
                         chars: f.n,
-                        frags: vec![fi],
+                        frags: {
+                            // Room for a few fragments: most segments grow beyond one.
+                            let mut v = Vec::with_capacity(4);
+                            v.push(fi);
+                            v
+                        },
                     });
                     active.insert((base_key(f.base), sid));
                 }

@@ -1,5 +1,7 @@
 //! Small Unicode classifications the layout needs, without a Unicode-table dependency.
 
+use ndf_model::{TextChar, TextPage};
+
 /// Bidirectional character class, reduced to what line reordering needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum BidiClass {
@@ -20,10 +22,13 @@ pub(crate) fn is_space_text(s: &str) -> bool {
 
 /// True for combining marks (general category Mn/Me in the common scripts) that attach to the
 /// preceding base character.
+#[inline]
 pub(crate) fn is_mark(c: char) -> bool {
-    if (c as u32) < 0x0300 {
-        return false;
-    }
+    // Inlined quick answer for the common characters; the table stays out of line.
+    (c as u32) >= 0x0300 && is_mark_table(c)
+}
+
+fn is_mark_table(c: char) -> bool {
     matches!(c as u32,
         0x0300..=0x036F
         | 0x0483..=0x0489
@@ -66,6 +71,17 @@ pub(crate) fn is_mark_text(s: &str) -> bool {
     !s.is_empty() && s.chars().all(is_mark)
 }
 
+/// Code points of the right-to-left scripts' blocks: the only ones of class R.
+fn in_rtl_blocks(u: u32) -> bool {
+    matches!(u, 0x0590..=0x08FF | 0xFB1D..=0xFDFF | 0xFE70..=0xFEFE | 0x10800..=0x10FFF | 0x1E800..=0x1EFFF)
+}
+
+/// False when no character of the text can be of class R: then no line needs reordering.
+/// Most pages hold no byte from U+0590 up (UTF-8 lead byte 0xD6), so this is one quick scan.
+pub(crate) fn may_hold_rtl(text: &str) -> bool {
+    text.bytes().any(|b| b >= 0xD6) && text.chars().any(|c| in_rtl_blocks(c as u32))
+}
+
 /// The reduced bidi class of a character.
 pub(crate) fn bidi_class(c: char) -> BidiClass {
     let u = c as u32;
@@ -75,8 +91,7 @@ pub(crate) fn bidi_class(c: char) -> BidiClass {
     if is_mark(c) {
         return BidiClass::N;
     }
-    if matches!(u, 0x0590..=0x08FF | 0xFB1D..=0xFDFF | 0xFE70..=0xFEFE | 0x10800..=0x10FFF | 0x1E800..=0x1EFFF)
-    {
+    if in_rtl_blocks(u) {
         // Unassigned or punctuation code points of these blocks count as R too: harmless here.
         return BidiClass::R;
     }
@@ -103,6 +118,16 @@ pub(crate) fn mirror(c: char) -> char {
         '›' => '‹',
         _ => c,
     }
+}
+
+/// The text of one character: [`TextPage::char_text`], inlined (it is called for every glyph
+/// several times and is not inlined across the crate boundary).
+#[inline]
+pub(crate) fn char_text<'a>(page: &'a TextPage, c: &TextChar) -> &'a str {
+    let start = c.text_start as usize;
+    page.text
+        .get(start..start.saturating_add(usize::from(c.text_len)))
+        .unwrap_or("")
 }
 
 /// A fast, non-cryptographic 64-bit hash of bytes (FNV-1a), used for duplicate-glyph keys.
