@@ -43,7 +43,7 @@ pub(crate) struct BatchArgs {
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
     /// Documents extracted in parallel (default: the number of CPUs). With fewer documents at
-    /// once than CPUs, a document of 8 or more pages also uses a second thread (see
+    /// once than CPUs, a document of two or more pages also uses a second thread (see
     /// `--parallel-pages`).
     #[arg(short, long, value_name = "N")]
     jobs: Option<usize>,

@@ -112,7 +112,7 @@ pub(crate) struct EngineArgs {
     /// Most content operators executed per page.
     #[arg(long, value_name = "N", default_value_t = Limits::default().max_operators_per_page)]
     max_operators: u64,
-    /// Extract the pages of a document of 8 or more pages on two threads. `auto` (the
+    /// Extract the pages of a document of two or more pages on two threads. `auto` (the
     /// default): when fewer documents run at once than there are CPUs, so a spare CPU takes
     /// pages ahead (`ndf extract`, `ndf batch --jobs 1` on a multi-core machine). Output is the
     /// same either way.
