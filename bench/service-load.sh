@@ -9,7 +9,8 @@
 #   bench/service-load.sh [DURATION_S] [CONCURRENCY] [WORKERS]     (defaults: 60 16 2)
 #
 # NDF_LOAD_SET adds server settings, e.g. NDF_LOAD_SET="result_cache_bytes=0" (the result cache
-# would otherwise answer repeated documents without extracting them).
+# would otherwise answer repeated documents without extracting them). NDF_LOAD_WARMUP sets the
+# warm-up in seconds (default 30).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${1:-60}
@@ -53,19 +54,30 @@ tree_rss() {
     done
     echo "$total"
 }
-# Warm-up (page cache, worker processes).
-wrk -t2 -c"$CONCURRENCY" -d5s -s bench/extract.lua "$url" -- "$work/list" > /dev/null
+# RSS (kB) of one process.
+rss_of() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+# "server S MB, workers A+B MB": where the memory is.
+rss_breakdown() {
+    local pid parts=""
+    for pid in $(pgrep -P "$server" || true); do parts="$parts+$(( $(rss_of "$pid") / 1024 ))"; done
+    echo "server $(( $(rss_of "$server") / 1024 )) MB, workers ${parts#+} MB"
+}
+# Warm-up (page cache, worker processes, the server's per-thread allocator arenas), at the
+# run's own concurrency: NDF_LOAD_WARMUP seconds (default 30).
+wrk -t2 -c"$CONCURRENCY" -d"${NDF_LOAD_WARMUP:-30}s" -s bench/extract.lua "$url" -- "$work/list" > /dev/null
 sleep 1
 warm=$(tree_rss)
+warm_parts=$(rss_breakdown)
 ( peak=0; while kill -0 "$server" 2>/dev/null; do r=$(tree_rss); [ "$r" -gt "$peak" ] && peak=$r && echo "$peak" > "$work/peak"; sleep 1; done ) &
 sampler=$!
 wrk -t2 -c"$CONCURRENCY" -d"${DURATION}s" --timeout 10s -s bench/extract.lua "$url" -- "$work/list"
 sleep 2
 after=$(tree_rss)
+after_parts=$(rss_breakdown)
 kill "$sampler" 2>/dev/null || true
-echo "rss_after_warmup_mb $((warm / 1024))"
+echo "rss_after_warmup_mb $((warm / 1024)) ($warm_parts)"
 echo "rss_peak_mb $(( $(cat "$work/peak" 2>/dev/null || echo 0) / 1024 ))"
-echo "rss_after_run_mb $((after / 1024))"
+echo "rss_after_run_mb $((after / 1024)) ($after_parts)"
 awk -v w="$warm" -v a="$after" 'BEGIN { printf "rss_after_vs_warmup %+.1f%%\n", (a - w) * 100 / w }'
 for pid in $(pgrep -P "$server" || true); do
     echo "worker $pid peak_rss_mb $(awk '/^VmHWM:/ {printf "%.1f", $2 / 1024}' "/proc/$pid/status" 2>/dev/null)"
