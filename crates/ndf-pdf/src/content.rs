@@ -186,7 +186,23 @@ impl<'c> ContentParser<'c> {
         self.operands.clear();
         self.items.clear();
         loop {
-            let tok = self.lex.next_token();
+            // Numbers and operators, most of a content stream, are read here directly; the
+            // rest goes through the general tokenizer (the same bytes make the same tokens).
+            self.lex.skip_ws();
+            let tok = match self.lex.current() {
+                None => return None,
+                Some(b'0'..=b'9' | b'+' | b'-' | b'.') => {
+                    let operand = match self.lex.number() {
+                        Token::Int(i) => Operand::Int(i),
+                        Token::Real(r) => Operand::Real(r),
+                        _ => Operand::Null,
+                    };
+                    self.push_operand(operand);
+                    continue;
+                }
+                Some(b) if is_regular(b) => Token::Keyword(self.lex.keyword()),
+                Some(_) => self.lex.next_token(),
+            };
             let operand = match tok {
                 Token::Eof => return None,
                 Token::Keyword(k) => match k {
@@ -215,14 +231,23 @@ impl<'c> ContentParser<'c> {
                     self.malformed += 1;
                     continue;
                 }
+                // The common operands without the call (as `operand` makes them).
+                Token::Name(n) => Operand::Name(n),
+                Token::LitString(x) => Operand::LitString(x),
+                Token::HexString(x) => Operand::HexString(x),
                 t => self.operand(t, 0),
             };
-            if self.operands.len() >= MAX_OPERANDS {
-                self.malformed += 1;
-                self.operands.remove(0);
-            }
-            self.operands.push(operand);
+            self.push_operand(operand);
         }
+    }
+
+    #[inline]
+    fn push_operand(&mut self, operand: Operand<'c>) {
+        if self.operands.len() >= MAX_OPERANDS {
+            self.malformed += 1;
+            self.operands.remove(0);
+        }
+        self.operands.push(operand);
     }
 
     fn operand(&mut self, tok: Token<'c>, depth: u32) -> Operand<'c> {
@@ -264,7 +289,13 @@ impl<'c> ContentParser<'c> {
                     self.skip_container();
                 }
                 t => {
-                    let v = self.operand(t, depth);
+                    let v = match t {
+                        // The common items without the call (as `operand` makes them).
+                        Token::Int(i) => Operand::Int(i),
+                        Token::Real(r) => Operand::Real(r),
+                        Token::LitString(x) => Operand::LitString(x),
+                        t => self.operand(t, depth),
+                    };
                     if self.tmp.len() - base < MAX_ITEMS {
                         self.tmp.push(v);
                     } else {
@@ -467,7 +498,59 @@ mod tests {
         assert_eq!(op.operands.len(), MAX_OPERANDS);
     }
 
+    /// The operators and their numbers as `Lexer::next_token` reads them (inputs without
+    /// containers, strings or names), for comparison with the parser's own reading.
+    fn lexer_view(data: &[u8]) -> Vec<String> {
+        let mut l = Lexer::new(data);
+        let mut v = Vec::new();
+        let mut pending = Vec::new();
+        loop {
+            match l.next_token() {
+                Token::Eof => return v,
+                Token::Int(i) => pending.push(format!("{i}")),
+                Token::Real(r) => pending.push(format!("{r:?}")),
+                Token::Keyword(k) => {
+                    // An operator takes the last MAX_OPERANDS operands.
+                    let skip = pending.len().saturating_sub(MAX_OPERANDS);
+                    v.extend(pending.drain(..).skip(skip));
+                    v.push(String::from_utf8_lossy(k).into_owned());
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn parser_view(data: &[u8]) -> Vec<String> {
+        let mut p = ContentParser::new(data);
+        let mut v = Vec::new();
+        while let Some(op) = p.next_op() {
+            for o in op.operands {
+                match o {
+                    Operand::Int(i) => v.push(format!("{i}")),
+                    Operand::Real(r) => v.push(format!("{r:?}")),
+                    _ => {}
+                }
+            }
+            v.push(String::from_utf8_lossy(op.op).into_owned());
+        }
+        v
+    }
+
+    #[test]
+    fn numbers_and_operators_read_as_the_lexer_does() {
+        let src = b"1 -2 +.5 --3 4. 1.2.3 0.00-345 99999999999999999999 % c\n m\r\n.5 l re\tf* 7";
+        assert_eq!(parser_view(src), lexer_view(src));
+    }
+
     proptest! {
+        #[test]
+        fn numbers_and_operators_match_the_lexer(
+            data in proptest::collection::vec(
+                proptest::sample::select(b" \n\r\t%0123456789+-.eTjmlcf*'".to_vec()), 0..256)
+        ) {
+            prop_assert_eq!(parser_view(&data), lexer_view(&data));
+        }
+
         #[test]
         fn arbitrary_content_never_panics(data in proptest::collection::vec(any::<u8>(), 0..2048)) {
             let mut p = ContentParser::new(&data);

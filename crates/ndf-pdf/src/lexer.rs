@@ -146,6 +146,30 @@ impl<'a> Lexer<'a> {
         self.pos = p;
     }
 
+    /// The byte at the current position (call after [`Lexer::skip_ws`] to see how the next
+    /// token starts).
+    #[inline]
+    pub(crate) fn current(&self) -> Option<u8> {
+        self.data.get(self.pos).copied()
+    }
+
+    /// The keyword starting at the current position, which must hold a regular byte that does
+    /// not start a number (what [`Lexer::next_token`] reads as [`Token::Keyword`]).
+    #[inline]
+    pub(crate) fn keyword(&mut self) -> &'a [u8] {
+        let d = self.data;
+        let start = self.pos;
+        let mut p = start + 1;
+        while let Some(&c) = d.get(p) {
+            if !is_regular(c) {
+                break;
+            }
+            p += 1;
+        }
+        self.pos = p.min(d.len());
+        d.get(start..self.pos).unwrap_or(&[])
+    }
+
     /// The next token without consuming it.
     pub fn peek(&mut self) -> Token<'a> {
         let save = self.pos;
@@ -270,7 +294,8 @@ impl<'a> Lexer<'a> {
     /// Numbers, leniently: `+.5`, `-.002`, `4.`, `--5` (as -5), `1.2.3` (as 1.2), a lone sign
     /// or dot (as 0). Anything regular that follows a malformed number is consumed with it
     /// so that the next token starts at a delimiter.
-    fn number(&mut self) -> Token<'a> {
+    #[inline(always)]
+    pub(crate) fn number(&mut self) -> Token<'a> {
         let d = self.data;
         let mut p = self.pos;
         let mut negative = false;
@@ -284,22 +309,18 @@ impl<'a> Lexer<'a> {
             p += 1;
         }
         let mut int: i64 = 0;
-        let mut overflow = false;
         let int_start = p;
         while let Some(&c) = d.get(p) {
-            if !c.is_ascii_digit() {
+            let digit = c.wrapping_sub(b'0');
+            if digit > 9 {
                 break;
             }
-            match int
-                .checked_mul(10)
-                .and_then(|v| v.checked_add(i64::from(c - b'0')))
-            {
-                Some(v) => int = v,
-                None => overflow = true,
-            }
+            // Wrapping is exact up to 18 digits; longer runs are checked below.
+            int = int.wrapping_mul(10).wrapping_add(i64::from(digit));
             p += 1;
         }
         let int_digits = p - int_start;
+        let overflow = int_digits > 18 && overflows_i64(d.get(int_start..p).unwrap_or(&[]));
         let mut is_real = false;
         let mut frac: f64 = 0.0;
         if d.get(p) == Some(&b'.') {
@@ -325,9 +346,7 @@ impl<'a> Lexer<'a> {
         }
         self.pos = p.max(self.pos + 1);
         if overflow {
-            let text = std::str::from_utf8(&d[int_start..int_start + int_digits]).unwrap_or("0");
-            let v: f64 = text.parse().unwrap_or(0.0) + frac;
-            return Token::Real(if negative { -v } else { v });
+            return big_number(d.get(int_start..int_start + int_digits), frac, negative);
         }
         if is_real {
             let v = int as f64 + frac;
@@ -355,6 +374,32 @@ impl<'a> Lexer<'a> {
             _ => {}
         }
     }
+}
+
+/// True when the decimal digits overflow `i64`.
+#[cold]
+fn overflows_i64(digits: &[u8]) -> bool {
+    let mut int: i64 = 0;
+    for &c in digits {
+        match int
+            .checked_mul(10)
+            .and_then(|v| v.checked_add(i64::from(c.wrapping_sub(b'0'))))
+        {
+            Some(v) => int = v,
+            None => return true,
+        }
+    }
+    false
+}
+
+/// A number whose integer part overflows `i64`, as a real.
+#[cold]
+fn big_number<'a>(digits: Option<&[u8]>, frac: f64, negative: bool) -> Token<'a> {
+    let text = digits
+        .and_then(|d| std::str::from_utf8(d).ok())
+        .unwrap_or("0");
+    let v: f64 = text.parse().unwrap_or(0.0) + frac;
+    Token::Real(if negative { -v } else { v })
 }
 
 /// Decode the raw body of a literal string (escapes, line continuations, EOL normalisation).
@@ -522,6 +567,15 @@ mod tests {
         assert_eq!(
             tokens(b"99999999999999999999"),
             vec![Token::Real(99999999999999999999.0)]
+        );
+        // Around the 18-digit fast path and the i64 limit.
+        assert_eq!(
+            tokens(b"999999999999999999 -9223372036854775807 9223372036854775808.5"),
+            vec![
+                Token::Int(999_999_999_999_999_999),
+                Token::Int(-9_223_372_036_854_775_807),
+                Token::Real(9223372036854775808.5),
+            ]
         );
     }
 

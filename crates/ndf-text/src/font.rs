@@ -82,62 +82,66 @@ pub(crate) struct Font {
 }
 
 impl Font {
-    /// Decode a shown string: for each glyph, append its text to `text` and call `f` with the
-    /// glyph and the byte range of its text in `text`.
-    pub(crate) fn for_each_glyph(
-        &self,
-        bytes: &[u8],
-        text: &mut String,
-        mut f: impl FnMut(&Glyph, usize, usize),
-    ) {
+    /// Decode the next glyph of a shown string: take its code off the front of `rest` (at least
+    /// one byte while `rest` is not empty), append its text to `text`. `None` at the end.
+    /// A step function rather than a loop with a callback, so the caller's per-glyph work
+    /// compiles into its own loop.
+    #[inline(always)]
+    pub(crate) fn next_glyph(&self, rest: &mut &[u8], text: &mut String) -> Option<Glyph> {
         match &self.decoder {
             Decoder::Simple(t) => {
-                for &b in bytes {
-                    let (start, len) = t.spans[b as usize];
-                    let s = &t.text[start as usize..start as usize + len as usize];
-                    let at = text.len();
+                let (&b, tail) = rest.split_first()?;
+                *rest = tail;
+                let (start, len) = t.spans[b as usize];
+                let s = t
+                    .text
+                    .get(start as usize..start as usize + len as usize)
+                    .unwrap_or("");
+                // Most glyphs are one ASCII byte: skip the general copy.
+                if let &[c] = s.as_bytes() {
+                    text.push(char::from(c));
+                } else {
                     text.push_str(s);
-                    let g = Glyph {
-                        width: f64::from(t.widths[b as usize]),
-                        vertical_advance: -1.0,
-                        is_space_code: b == 32,
-                        unmapped: !t.mapped[b as usize],
-                    };
-                    f(&g, at, text.len());
                 }
+                Some(Glyph {
+                    width: f64::from(t.widths[b as usize]),
+                    vertical_advance: -1.0,
+                    is_space_code: b == 32,
+                    unmapped: !t.mapped[b as usize],
+                })
             }
-            Decoder::Composite(c) => {
-                let mut rest = bytes;
-                while !rest.is_empty() {
-                    let read = c.cmap.next_code(rest);
-                    let len = usize::from(read.len).clamp(1, rest.len());
-                    rest = &rest[len..];
-                    let cid = c.cmap.cid(read.code, read.len).unwrap_or(0);
-                    let at = text.len();
-                    let mapped = c.unicode(read.code, read.len, cid, text);
-                    if !mapped {
-                        // Like poppler and MuPDF, an Identity-ordered font with no other
-                        // mapping shows its CIDs as code points (usually wrong, but what readers
-                        // of such files have come to expect); the glyph stays flagged unmapped.
-                        match c.identity_guess(cid) {
-                            Some(ch) => text.push(ch),
-                            None => text.push('\u{FFFD}'),
-                        }
-                    }
-                    let g = Glyph {
-                        width: f64::from(c.width(cid)),
-                        vertical_advance: f64::from(c.vertical_advance(cid)),
-                        is_space_code: read.len == 1 && read.code == 32,
-                        unmapped: !mapped,
-                    };
-                    f(&g, at, text.len());
-                }
-            }
+            Decoder::Composite(c) => c.next_glyph(rest, text),
         }
     }
 }
 
 impl Composite {
+    fn next_glyph(&self, rest: &mut &[u8], text: &mut String) -> Option<Glyph> {
+        if rest.is_empty() {
+            return None;
+        }
+        let read = self.cmap.next_code(rest);
+        let len = usize::from(read.len).clamp(1, rest.len());
+        *rest = rest.get(len..).unwrap_or(&[]);
+        let cid = self.cmap.cid(read.code, read.len).unwrap_or(0);
+        let mapped = self.unicode(read.code, read.len, cid, text);
+        if !mapped {
+            // Like poppler and MuPDF, an Identity-ordered font with no other mapping shows its
+            // CIDs as code points (usually wrong, but what readers of such files have come to
+            // expect); the glyph stays flagged unmapped.
+            match self.identity_guess(cid) {
+                Some(ch) => text.push(ch),
+                None => text.push('\u{FFFD}'),
+            }
+        }
+        Some(Glyph {
+            width: f64::from(self.width(cid)),
+            vertical_advance: f64::from(self.vertical_advance(cid)),
+            is_space_code: read.len == 1 && read.code == 32,
+            unmapped: !mapped,
+        })
+    }
+
     fn unicode(&self, code: u32, len: u8, cid: u32, out: &mut String) -> bool {
         let start = out.len();
         if let Some(tu) = &self.to_unicode

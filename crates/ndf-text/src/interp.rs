@@ -2,6 +2,7 @@
 //! appearances) through the text and graphics state and emits positioned characters.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::rc::Rc;
 
 use ndf_model::{CharFlags, Code, Diagnostic, Matrix, Rect, TextChar, TextPage};
@@ -30,6 +31,29 @@ const MAX_CACHED_FONTS: usize = 2048;
 const MAX_GSTATE_DEPTH: usize = 1024;
 /// Deepest marked-content nesting tracked.
 const MAX_MARKED_DEPTH: usize = 1024;
+
+/// Hashes the font pointers of `Interp::font_ids`, looked up at every `Tf`: one multiply
+/// instead of SipHash (the keys are addresses, not attacker-chosen data).
+#[derive(Default)]
+struct PtrHasher(u64);
+
+impl Hasher for PtrHasher {
+    fn finish(&self) -> u64 {
+        // The well-mixed high bits of the product go to both ends: the table uses the low
+        // bits for the bucket and the top 7 for the tag.
+        self.0.rotate_left(32)
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.0 = (self.0 ^ n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
 
 /// Identity of a font resource within a document.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -115,6 +139,16 @@ impl Default for GState {
     }
 }
 
+/// A font resource `name` of `resources` and the font the document cache gave for it.
+struct FontMemo<'a> {
+    resources: Dict<'a>,
+    name: Box<[u8]>,
+    font: Rc<Font>,
+}
+
+/// Most fonts remembered per page by `Interp::set_font`; beyond this, fonts are looked up.
+const MAX_FONT_MEMO: usize = 64;
+
 struct Marked {
     mcid: Option<u32>,
     actual_text: Option<String>,
@@ -141,16 +175,18 @@ struct Interp<'p, 'a> {
     ops: u64,
     max_ops: u64,
     max_chars: usize,
-    font_ids: HashMap<*const Font, u16>,
+    font_ids: HashMap<*const Font, u16, BuildHasherDefault<PtrHasher>>,
     reported_fonts: Vec<*const Font>,
     flags: CharFlags,
     stop: Option<PdfError>,
     /// Characters left out because they lie outside the visible page (as viewers and pdftotext do).
     clipped: u32,
     ocg_off: Vec<ObjRef>,
-    /// Scratch of `show`, kept across calls so a page does not allocate per text operator.
-    show_text: String,
-    show_chars: Vec<(usize, usize, TextChar)>,
+    /// Fonts already selected by `Tf` on this page, so repeated selections skip the resource
+    /// lookup and the document cache's hashing (bounded by [`MAX_FONT_MEMO`]).
+    font_memo: Vec<FontMemo<'a>>,
+    /// `Pdf::was_repaired` when `font_memo` was filled.
+    font_memo_repaired: bool,
 }
 
 /// Interpret page `index` of `pdf` into positioned characters.
@@ -231,14 +267,14 @@ pub fn extract_page_reusing<'a>(
         ops: 0,
         max_ops: limits.max_operators_per_page,
         max_chars: limits.max_chars_per_page as usize,
-        font_ids: HashMap::new(),
+        font_ids: HashMap::default(),
         reported_fonts: Vec::new(),
         flags: CharFlags::default(),
         stop: None,
         clipped: 0,
         ocg_off: optional_content_off(pdf),
-        show_text: String::new(),
-        show_chars: Vec::new(),
+        font_memo: Vec::new(),
+        font_memo_repaired: pdf.was_repaired(),
     };
     let mut content = Vec::new();
     for s in pdf.page_contents(&page) {
@@ -312,6 +348,19 @@ fn page_transform(page: &PageObject<'_>) -> (Matrix, f64, f64) {
         (m, h, w)
     } else {
         (m, w, h)
+    }
+}
+
+/// `x.hypot(y)`, without the library call when one side is zero (unrotated text): hypot(x, ±0)
+/// is exactly |x| for finite x.
+#[inline]
+fn hypot(x: f64, y: f64) -> f64 {
+    if y == 0.0 && x.is_finite() {
+        x.abs()
+    } else if x == 0.0 && y.is_finite() {
+        y.abs()
+    } else {
+        x.hypot(y)
     }
 }
 
@@ -528,14 +577,42 @@ impl<'p, 'a> Interp<'p, 'a> {
     }
 
     fn set_font(&mut self, name: &[u8], resources: Dict<'a>) {
+        // A repair re-parses objects (new addresses, new direct font dictionaries): what was
+        // remembered before it no longer says what the lookup below would find.
+        let repaired = self.pdf.was_repaired();
+        if repaired != self.font_memo_repaired {
+            self.font_memo.clear();
+            self.font_memo_repaired = repaired;
+        }
+        if let Some(m) = self
+            .font_memo
+            .iter()
+            .find(|m| std::ptr::eq(m.resources.0, resources.0) && *m.name == *name)
+        {
+            self.gs.font = Some(m.font.clone());
+            self.register_font();
+            return;
+        }
         let obj = self
             .pdf
             .get_dict(resources, b"Font")
             .and_then(|fonts| fonts.get(name));
+        // Only fonts the document cache keeps are remembered: a full cache loads afresh.
+        let kept = self.fonts.fonts.len() < MAX_CACHED_FONTS;
         self.gs.font = match obj {
             Some(o) => self.fonts.get(self.pdf, o),
             None => None,
         };
+        if kept
+            && self.font_memo.len() < MAX_FONT_MEMO
+            && let Some(font) = &self.gs.font
+        {
+            self.font_memo.push(FontMemo {
+                resources,
+                name: name.into(),
+                font: font.clone(),
+            });
+        }
         if self.gs.font.is_none() {
             self.diag(Diagnostic::warning(
                 Code::FontDamaged,
@@ -605,7 +682,7 @@ impl<'p, 'a> Interp<'p, 'a> {
         let Some(font) = self.gs.font.clone() else {
             return;
         };
-        let g = self.gs.clone();
+        let g = &self.gs;
         let base = self.tm.then(&g.ctm).then(&self.page_xform);
         if !base.is_finite() {
             return;
@@ -621,100 +698,171 @@ impl<'p, 'a> Interp<'p, 'a> {
             flags.insert(CharFlags::VERTICAL);
         }
         // Effective size: how tall an em is on the page.
-        let size = (fs * font.em * base.m[2].hypot(base.m[3])).abs();
+        let size = (fs * font.em * hypot(base.m[2], base.m[3])).abs();
         // The glyph baseline (text-space x axis), also for vertical writing: layout turns it a
         // quarter clockwise to get the top-to-bottom flow of vertical lines.
         let (dx, dy) = base.apply_vector(1.0, 0.0);
-        let norm = dx.hypot(dy);
+        let norm = hypot(dx, dy);
         let dir = if norm > 0.0 {
             ((dx / norm) as f32, (dy / norm) as f32)
         } else {
             (1.0, 0.0)
         };
 
-        // The string's text goes to scratch first: characters outside the page are dropped.
-        let mut text = std::mem::take(&mut self.show_text);
-        text.clear();
+        let mcid = self.marked.iter().rev().find_map(|m| m.mcid);
+        let visible = self.visible;
+        let max_chars = self.max_chars;
+        let font_index = g.font_index;
+        let (char_spacing, word_spacing, rise) = (g.char_spacing, g.word_spacing, g.rise);
+        let chars = &mut self.page.chars;
+        let clipped = &mut self.clipped;
+        let mut full = false;
         let mut pos = 0.0f64;
-        let mut pending = std::mem::take(&mut self.show_chars);
-        pending.clear();
         let (ascent, descent) = (font.ascent * font.em, font.descent * font.em);
-        font.for_each_glyph(bytes, &mut text, |glyph, start, end| {
-            let spacing = g.char_spacing
+        let [a, b, c, d, e, f] = base.m;
+        // Products of the base matrix with the fixed y of horizontal glyph boxes and origins.
+        let (y_desc, y_asc) = (rise + descent * fs, rise + ascent * fs);
+        let (c_desc, c_asc, d_desc, d_asc) = (c * y_desc, c * y_asc, d * y_desc, d * y_asc);
+        let (c_rise, d_rise) = (c * rise, d * rise);
+        // Each glyph's text goes straight to the page text and is taken back when the glyph is
+        // dropped (off the page, not finite, over the character limit): one copy per glyph.
+        let text = &mut self.page.text;
+        let mut rest = bytes;
+        // Each step consumes at least one byte.
+        loop {
+            let start = text.len();
+            let Some(glyph) = font.next_glyph(&mut rest, text) else {
+                break;
+            };
+            let spacing = char_spacing
                 + if glyph.is_space_code {
-                    g.word_spacing
+                    word_spacing
                 } else {
                     0.0
                 };
-            let (origin, corners, advance) = if vertical {
+            let at = pos;
+            let (ox, oy, x_min, y_min, x_max, y_max, adx, ady);
+            if vertical {
                 // Vertical writing: glyphs hang from the baseline position, centred.
                 let w = glyph.width * fs;
                 let adv = -glyph.vertical_advance * fs + spacing;
-                let y0 = -pos;
-                let c = [(-w / 2.0, y0 - adv), (w / 2.0, y0)];
-                ((0.0, y0), c, adv)
+                pos += adv;
+                if full || chars.len() >= max_chars {
+                    full = true;
+                    text.truncate(start);
+                    continue;
+                }
+                let y0 = -at;
+                let corners = [(-w / 2.0, y0 - adv), (w / 2.0, y0)];
+                (ox, oy) = base.apply(0.0, y0);
+                let (mut x0, mut y0_, mut x1, mut y1) = (f64::MAX, f64::MAX, f64::MIN, f64::MIN);
+                for (cx, cy) in [
+                    corners[0],
+                    (corners[0].0, corners[1].1),
+                    (corners[1].0, corners[0].1),
+                    corners[1],
+                ] {
+                    let (x, y) = base.apply(cx, cy);
+                    x0 = x0.min(x);
+                    y0_ = y0_.min(y);
+                    x1 = x1.max(x);
+                    y1 = y1.max(y);
+                }
+                (x_min, y_min, x_max, y_max) = (x0, y0_, x1, y1);
+                // The glyph's own advance, without character and word spacing (those move the
+                // next glyph and show up as gaps, which is what layout measures).
+                let glyph_advance = -glyph.vertical_advance * fs;
+                (adx, ady) = base.apply_vector(0.0, -glyph_advance);
             } else {
                 let w = glyph.width * fs * th;
                 let adv = (glyph.width * fs + spacing) * th;
-                let c = [
-                    (pos, g.rise + descent * fs),
-                    (pos + w, g.rise + ascent * fs),
+                pos += adv;
+                if full || chars.len() >= max_chars {
+                    full = true;
+                    text.truncate(start);
+                    continue;
+                }
+                // `base.apply` of the origin and the box corners, sharing the products (same
+                // operations in the same order, so the same bits).
+                let x1 = at + w;
+                let (ax0, bx0, ax1, bx1) = (a * at, b * at, a * x1, b * x1);
+                (ox, oy) = (ax0 + c_rise + e, bx0 + d_rise + f);
+                let xs = [
+                    ax0 + c_desc + e,
+                    ax0 + c_asc + e,
+                    ax1 + c_desc + e,
+                    ax1 + c_asc + e,
                 ];
-                ((pos, g.rise), c, adv)
-            };
-            let (ox, oy) = base.apply(origin.0, origin.1);
-            let mut x_min = f64::MAX;
-            let mut y_min = f64::MAX;
-            let mut x_max = f64::MIN;
-            let mut y_max = f64::MIN;
-            for (cx, cy) in [
-                corners[0],
-                (corners[0].0, corners[1].1),
-                (corners[1].0, corners[0].1),
-                corners[1],
-            ] {
-                let (x, y) = base.apply(cx, cy);
-                x_min = x_min.min(x);
-                y_min = y_min.min(y);
-                x_max = x_max.max(x);
-                y_max = y_max.max(y);
+                let ys = [
+                    bx0 + d_desc + f,
+                    bx0 + d_asc + f,
+                    bx1 + d_desc + f,
+                    bx1 + d_asc + f,
+                ];
+                x_min = xs.iter().fold(f64::MAX, |m, &v| m.min(v));
+                x_max = xs.iter().fold(f64::MIN, |m, &v| m.max(v));
+                y_min = ys.iter().fold(f64::MAX, |m, &v| m.min(v));
+                y_max = ys.iter().fold(f64::MIN, |m, &v| m.max(v));
+                // The glyph's own advance, without character and word spacing (those move the
+                // next glyph and show up as gaps, which is what layout measures).
+                (adx, ady) = base.apply_vector(w, 0.0);
             }
-            let mut f = flags;
+            let bbox = Rect {
+                x0: x_min as f32,
+                y0: y_min as f32,
+                x1: x_max as f32,
+                y1: y_max as f32,
+            };
+            if !bbox.is_finite() {
+                text.truncate(start);
+                continue;
+            }
+            let origin = (ox as f32, oy as f32);
+            let advance = hypot(adx, ady) as f32;
+            // poppler's rule: a character counts when its origin, extended by its advance,
+            // touches the page (glyph boxes of tall fonts may stick out of small pages).
+            let (ox, oy) = origin;
+            let (ax, ay) = (dir.0 * advance, dir.1 * advance);
+            if ox.max(ox + ax) < visible.x0 - 1.0
+                || ox.min(ox + ax) > visible.x1 + 1.0
+                || oy.max(oy + ay) < visible.y0 - 1.0
+                || oy.min(oy + ay) > visible.y1 + 1.0
+            {
+                *clipped += 1;
+                text.truncate(start);
+                continue;
+            }
+            let mut char_flags = flags;
             if glyph.unmapped {
-                f.insert(CharFlags::UNMAPPED);
+                char_flags.insert(CharFlags::UNMAPPED);
             }
-            // The glyph's own advance, without character and word spacing (those move the
-            // next glyph and show up as gaps, which is what layout measures).
-            let glyph_advance = if vertical {
-                -glyph.vertical_advance * fs
-            } else {
-                glyph.width * fs * th
-            };
-            let (adx, ady) = if vertical {
-                base.apply_vector(0.0, -glyph_advance)
-            } else {
-                base.apply_vector(glyph_advance, 0.0)
-            };
-            let c = TextChar {
-                text_start: 0,
-                text_len: 0,
-                font: g.font_index,
-                bbox: Rect {
-                    x0: x_min as f32,
-                    y0: y_min as f32,
-                    x1: x_max as f32,
-                    y1: y_max as f32,
-                },
-                origin: (ox as f32, oy as f32),
-                advance: adx.hypot(ady) as f32,
+            // As `TextPage::push_char`: a character's text is capped to fit its u16 length.
+            let mut end = text.len().min(start + u16::MAX as usize);
+            while !text.is_char_boundary(end) {
+                end -= 1;
+            }
+            if end < text.len() {
+                text.truncate(end);
+            }
+            chars.push(TextChar {
+                text_start: start as u32,
+                text_len: (end - start) as u16,
+                font: font_index,
+                bbox,
+                origin,
+                advance,
                 size: size as f32,
                 dir,
-                flags: f,
-                mcid: None,
-            };
-            pending.push((start, end, c));
-            pos += advance;
-        });
+                flags: char_flags,
+                mcid,
+            });
+        }
+        if full {
+            self.stop = Some(PdfError::new(
+                Code::TooManyChars,
+                format!("the page has more than {} characters", self.max_chars),
+            ));
+        }
         // Move the text matrix past the string.
         let m = if vertical {
             Matrix::translate(0.0, -pos)
@@ -725,36 +873,6 @@ impl<'p, 'a> Interp<'p, 'a> {
         if tm.is_finite() {
             self.tm = tm;
         }
-        let mcid = self.marked.iter().rev().find_map(|m| m.mcid);
-        for (start, end, mut c) in pending.drain(..) {
-            if self.page.chars.len() >= self.max_chars {
-                self.stop = Some(PdfError::new(
-                    Code::TooManyChars,
-                    format!("the page has more than {} characters", self.max_chars),
-                ));
-                return;
-            }
-            if !c.bbox.is_finite() {
-                continue;
-            }
-            // poppler's rule: a character counts when its origin, extended by its advance,
-            // touches the page (glyph boxes of tall fonts may stick out of small pages).
-            let (ox, oy) = c.origin;
-            let (ax, ay) = (c.dir.0 * c.advance, c.dir.1 * c.advance);
-            let v = self.visible;
-            if ox.max(ox + ax) < v.x0 - 1.0
-                || ox.min(ox + ax) > v.x1 + 1.0
-                || oy.max(oy + ay) < v.y0 - 1.0
-                || oy.min(oy + ay) > v.y1 + 1.0
-            {
-                self.clipped += 1;
-                continue;
-            }
-            c.mcid = mcid;
-            self.page.push_char(text.get(start..end).unwrap_or(""), c);
-        }
-        self.show_text = text;
-        self.show_chars = pending;
     }
 
     /// Move the text position as `show` would, without emitting characters.
@@ -765,7 +883,10 @@ impl<'p, 'a> Interp<'p, 'a> {
         let g = &self.gs;
         let mut pos = 0.0;
         let mut scratch = String::new();
-        font.for_each_glyph(bytes, &mut scratch, |glyph, _, _| {
+        let mut rest = bytes;
+        // Each step consumes at least one byte.
+        while let Some(glyph) = font.next_glyph(&mut rest, &mut scratch) {
+            scratch.clear();
             let spacing = g.char_spacing
                 + if glyph.is_space_code {
                     g.word_spacing
@@ -777,7 +898,7 @@ impl<'p, 'a> Interp<'p, 'a> {
             } else {
                 (glyph.width * g.size + spacing) * g.h_scale
             };
-        });
+        }
         let m = if font.vertical {
             Matrix::translate(0.0, -pos)
         } else {
