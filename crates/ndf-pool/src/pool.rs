@@ -432,23 +432,25 @@ impl Inner {
     }
 }
 
-/// glibc's malloc settings for the workers: hand freed memory back to the system once 4 MiB
-/// sit unused at the top of the heap, and serve blocks of 4 MiB or more with their own
+/// glibc's malloc settings for the workers: hand freed memory back to the system once 1 MiB
+/// sits unused at the top of the heap, and serve blocks of 1 MiB or more with their own
 /// mappings. With glibc's defaults a worker keeps the high-water mark of the largest document
-/// it has seen (up to 47 MB measured under load, close to the 50 MB per-document budget);
-/// with these it stays at 14–19 MB at the same throughput (docs/performance.md). Ignored by
-/// other C libraries.
+/// it has seen: under load one reached 64 MB, and some documents' peaks (the worker's whole
+/// RSS while it held them) went past the 64 MiB histogram bucket. With these settings every
+/// document's peak stayed within 48 MiB and an idle worker within 13–16 MB, for about 5% less
+/// throughput (docs/performance.md). 4 MiB thresholds kept throughput but let documents reach
+/// the 64 MiB bucket. Ignored by other C libraries.
 const WORKER_GLIBC_TUNABLES: &str =
-    "glibc.malloc.trim_threshold=4194304:glibc.malloc.mmap_threshold=4194304";
+    "glibc.malloc.trim_threshold=1048576:glibc.malloc.mmap_threshold=1048576";
 
 /// The `GLIBC_TUNABLES` a worker gets, unless the operator set their own (in the service's
-/// environment or the pool's extra environment): theirs win.
+/// environment or the pool's extra environment): theirs win. An empty value counts as unset.
 fn worker_glibc_tunables(
     inherited: Option<&OsStr>,
     extra_env: &[(OsString, OsString)],
 ) -> Option<&'static str> {
-    let set_by_operator =
-        inherited.is_some() || extra_env.iter().any(|(k, _)| k == "GLIBC_TUNABLES");
+    let set_by_operator = inherited.is_some_and(|v| !v.is_empty())
+        || extra_env.iter().any(|(k, _)| k == "GLIBC_TUNABLES");
     (!set_by_operator).then_some(WORKER_GLIBC_TUNABLES)
 }
 
@@ -736,6 +738,10 @@ mod tests {
         assert_eq!(worker_glibc_tunables(Some(theirs), &[]), None);
         let extra = [(OsString::from("GLIBC_TUNABLES"), OsString::from("x"))];
         assert_eq!(worker_glibc_tunables(None, &extra), None);
+        assert_eq!(
+            worker_glibc_tunables(Some(OsStr::new("")), &[]),
+            Some(WORKER_GLIBC_TUNABLES)
+        );
         let unrelated = [(OsString::from("RUST_LOG"), OsString::from("info"))];
         assert_eq!(
             worker_glibc_tunables(None, &unrelated),

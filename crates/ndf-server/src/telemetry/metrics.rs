@@ -20,6 +20,9 @@ pub const MEMORY_BUCKETS: &[f64] = &[
     8_388_608.0,
     16_777_216.0,
     33_554_432.0,
+    // 48 MiB: just under the 50 MB per-document budget the service is held to (issue 6), so
+    // the histogram alone shows whether every document stayed within it.
+    50_331_648.0,
     67_108_864.0,
     134_217_728.0,
     268_435_456.0,
