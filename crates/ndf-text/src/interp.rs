@@ -90,10 +90,15 @@ impl FontCache {
         let started = std::time::Instant::now();
         let font = Rc::new(load_font(pdf, dict));
         self.load_time += started.elapsed();
-        if self.fonts.len() < MAX_CACHED_FONTS {
+        if self.has_room() {
             self.fonts.insert(key, font.clone());
         }
         Some(font)
+    }
+
+    /// Whether a font loaded now would be kept (the cache is bounded).
+    fn has_room(&self) -> bool {
+        self.fonts.len() < MAX_CACHED_FONTS
     }
 
     /// Total time spent loading fonts into this cache so far.
@@ -598,7 +603,7 @@ impl<'p, 'a> Interp<'p, 'a> {
             .get_dict(resources, b"Font")
             .and_then(|fonts| fonts.get(name));
         // Only fonts the document cache keeps are remembered: a full cache loads afresh.
-        let kept = self.fonts.fonts.len() < MAX_CACHED_FONTS;
+        let kept = self.fonts.has_room();
         self.gs.font = match obj {
             Some(o) => self.fonts.get(self.pdf, o),
             None => None,
