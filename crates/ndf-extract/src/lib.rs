@@ -380,7 +380,12 @@ impl<'a> Extraction<'a> {
             let spawned = std::thread::Builder::new()
                 .name("ndf-pages".into())
                 .spawn_scoped(scope, move || {
-                    helper_thread(data, options, &selected, budget, &helper_shared);
+                    // Pages are caught one by one inside; this catches the rest, so the scope
+                    // never re-raises a helper's panic. A page the helper held is then taken
+                    // over by the consumer after its short wait.
+                    let _ = catch_unwind(AssertUnwindSafe(|| {
+                        helper_thread(data, options, &selected, budget, &helper_shared);
+                    }));
                 });
             // Without a thread (the system refused one) this thread does every page.
             if spawned.is_ok() {
