@@ -14,8 +14,6 @@
 #![allow(clippy::print_stderr)] // the skip notice
 
 use std::hint::black_box;
-use std::io::Read;
-use std::path::PathBuf;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use ndf_pdf::content::ContentParser;
@@ -29,27 +27,6 @@ const CORPUS_FILES: [&str; 3] = [
     "sample-files-GeoTopo-komprimiert-20430e.pdf",
     "format-corpus-509284-35d80b.pdf",
 ];
-
-/// Largest input file read (the corpus files are under 4 MiB).
-const MAX_FILE: u64 = 64 << 20;
-
-fn corpus_dir() -> Option<PathBuf> {
-    let dir = match std::env::var_os("NDF_CORPUS_DIR") {
-        Some(d) => PathBuf::from(d),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/dev"),
-    };
-    dir.is_dir().then_some(dir)
-}
-
-fn read_bounded(path: &std::path::Path) -> Option<Vec<u8>> {
-    let mut data = Vec::new();
-    std::fs::File::open(path)
-        .ok()?
-        .take(MAX_FILE)
-        .read_to_end(&mut data)
-        .ok()?;
-    Some(data)
-}
 
 /// A document of `pages` pages, each with an uncompressed content stream of 40 text lines,
 /// with a classic xref table.
@@ -119,10 +96,13 @@ fn generated_pdf(pages: usize) -> Vec<u8> {
 /// The inputs: (label, file bytes).
 fn inputs() -> Vec<(String, Vec<u8>)> {
     let mut v = vec![("generated-200p".to_string(), generated_pdf(200))];
-    match corpus_dir() {
+    match ndf_testkit::corpus::dir() {
         Some(dir) => {
             for name in CORPUS_FILES {
-                match read_bounded(&dir.join(name)) {
+                match ndf_testkit::corpus::read_bounded(
+                    &dir.join(name),
+                    ndf_testkit::corpus::MAX_FILE,
+                ) {
                     Some(data) => v.push((name.trim_end_matches(".pdf").to_string(), data)),
                     None => eprintln!("corpus file {name} not readable: skipped"),
                 }

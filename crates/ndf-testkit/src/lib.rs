@@ -3,6 +3,7 @@
 //! exposes the raw pieces so a test can break exactly one thing. Fixtures are generated in the
 //! tests from these pieces; no binary blobs live in the repository.
 
+pub mod corpus;
 pub mod score;
 
 use std::collections::BTreeMap;

@@ -17,8 +17,9 @@
 
 use std::collections::HashSet;
 use std::hint::black_box;
-use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+
+use ndf_testkit::corpus::{MAX_FILE, read_bounded};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use ndf_cmap::CMap;
@@ -44,27 +45,6 @@ const PAGES: [(&str, usize); 2] = [
 
 /// Most mapping records kept per parsed CMap (as the engine's default limit).
 const MAX_CMAP_ENTRIES: usize = 1 << 20;
-/// Largest input file read (the corpus files are under 4 MiB).
-const MAX_FILE: u64 = 64 << 20;
-
-fn corpus_dir() -> Option<PathBuf> {
-    let dir = match std::env::var_os("NDF_CORPUS_DIR") {
-        Some(d) => PathBuf::from(d),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/dev"),
-    };
-    dir.is_dir().then_some(dir)
-}
-
-fn read_bounded(path: &Path) -> Option<Vec<u8>> {
-    let mut data = Vec::new();
-    std::fs::File::open(path)
-        .ok()?
-        .take(MAX_FILE)
-        .read_to_end(&mut data)
-        .ok()?;
-    Some(data)
-}
-
 /// Font programs by kind and ToUnicode CMaps, decoded.
 #[derive(Default)]
 struct FontData {
@@ -144,7 +124,7 @@ fn fixture_fonts(out: &mut FontData) {
         ("tiny.ttf", FontFileKind::TrueType),
         ("tiny-cff.otf", FontFileKind::OpenType),
     ] {
-        if let Some(bytes) = read_bounded(&dir.join(file)) {
+        if let Some(bytes) = read_bounded(&dir.join(file), MAX_FILE) {
             out.programs.push((kind, bytes));
         }
     }
@@ -173,12 +153,12 @@ fn decode_codes(cmap: &CMap, bytes: &[u8], out: &mut String) -> usize {
 }
 
 fn bench_fonts(c: &mut Criterion) {
-    let corpus = corpus_dir();
+    let corpus = ndf_testkit::corpus::dir();
     let mut fonts = FontData::default();
     match &corpus {
         Some(dir) => {
             for name in FONT_FILES {
-                match read_bounded(&dir.join(name)) {
+                match read_bounded(&dir.join(name), MAX_FILE) {
                     Some(data) => collect_fonts(&data, &mut fonts),
                     None => eprintln!("corpus file {name} not readable: skipped"),
                 }
@@ -291,7 +271,7 @@ fn bench_fonts(c: &mut Criterion) {
     let mut g = c.benchmark_group("extract_page");
     g.sample_size(20);
     for (name, index) in PAGES {
-        let Some(data) = read_bounded(&dir.join(name)) else {
+        let Some(data) = read_bounded(&dir.join(name), MAX_FILE) else {
             eprintln!("corpus file {name} not readable: skipped");
             continue;
         };

@@ -6,35 +6,13 @@
 // Shared with the ndf-simd benchmark (`#[path]`), which uses only part of it.
 #![allow(dead_code)]
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
-/// Largest corpus file read (the dev corpus's files are a few MB).
-const MAX_FILE: u64 = 64 << 20;
-
-/// At most `max` bytes of a file.
-fn read_bounded(path: &Path, max: u64) -> Option<Vec<u8>> {
-    let mut data = Vec::new();
-    std::fs::File::open(path)
-        .ok()?
-        .take(max)
-        .read_to_end(&mut data)
-        .ok()?;
-    Some(data)
-}
-
-/// The corpus folder, or None (the benchmarks then print why and measure nothing).
-pub(crate) fn corpus_dir() -> Option<PathBuf> {
-    let dir = match std::env::var_os("NDF_CORPUS_DIR") {
-        Some(d) => PathBuf::from(d),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/dev"),
-    };
-    dir.is_dir().then_some(dir)
-}
+use ndf_testkit::corpus::{MAX_FILE, read_bounded};
 
 /// Every PDF of the corpus, sorted by name.
 pub(crate) fn corpus_files() -> Vec<Vec<u8>> {
-    let Some(dir) = corpus_dir() else {
+    let Some(dir) = ndf_testkit::corpus::dir() else {
         eprintln!(
             "dev corpus not found (../shared/corpus/dev or NDF_CORPUS_DIR): nothing to measure"
         );
