@@ -113,13 +113,7 @@ pub(crate) fn inflate(input: &[u8], limit: usize) -> Result<(Vec<u8>, bool), Fil
         // Empty streams (zero-length content streams) are common and harmless.
         return Ok((Vec::new(), false));
     }
-    // Some producers put a newline (or other white space) before the zlib header. Skip it only
-    // when a valid header follows: raw deflate may legitimately start with such a byte.
-    let ws = input
-        .iter()
-        .position(|&b| !crate::is_pdf_whitespace(b))
-        .unwrap_or(input.len());
-    let header_ok = valid_zlib_header(input.get(ws..).unwrap_or_default());
+    let (ws, header_ok) = zlib_start(input);
     if header_ok {
         match inflate_whole(input.get(ws..).unwrap_or_default(), limit) {
             Whole::Done(out) => return Ok((out, false)),
@@ -128,6 +122,17 @@ pub(crate) fn inflate(input: &[u8], limit: usize) -> Result<(Vec<u8>, bool), Fil
         }
     }
     inflate_streaming(input, ws, header_ok, limit)
+}
+
+/// Where the zlib header would start and whether a valid one is there. Some producers put a
+/// newline (or other white space) before the header; it is skipped only when a valid header
+/// follows, because raw deflate may legitimately start with such a byte.
+fn zlib_start(input: &[u8]) -> (usize, bool) {
+    let ws = input
+        .iter()
+        .position(|&b| !crate::is_pdf_whitespace(b))
+        .unwrap_or(input.len());
+    (ws, valid_zlib_header(input.get(ws..).unwrap_or_default()))
 }
 
 /// The streaming path (flate2 on zlib-rs): keeps the decodable prefix of damaged streams.
@@ -365,11 +370,7 @@ mod tests {
         if input.is_empty() {
             return Ok((Vec::new(), false));
         }
-        let ws = input
-            .iter()
-            .position(|&b| !crate::is_pdf_whitespace(b))
-            .unwrap_or(input.len());
-        let header_ok = valid_zlib_header(input.get(ws..).unwrap_or_default());
+        let (ws, header_ok) = zlib_start(input);
         inflate_streaming(input, ws, header_ok, limit)
     }
 
