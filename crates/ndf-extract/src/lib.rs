@@ -271,15 +271,7 @@ fn helper_thread(
 ) {
     let arena = Bump::new();
     let opened = catch_unwind(AssertUnwindSafe(|| {
-        Pdf::open_with_budget(
-            data,
-            &arena,
-            &OpenOptions {
-                limits: options.limits.clone(),
-                password: options.password.clone(),
-            },
-            budget,
-        )
+        Pdf::open_with_budget(data, &arena, &open_options(options), budget)
     }));
     // Without a second opening the consumer's thread simply does every page itself.
     let Ok(Ok(pdf)) = opened else { return };
@@ -403,14 +395,7 @@ impl<'a> Extraction<'a> {
         arena: &'a Bump,
         options: &'a Options,
     ) -> Result<Extraction<'a>, ExtractError> {
-        let pdf = Pdf::open(
-            data,
-            arena,
-            &OpenOptions {
-                limits: options.limits.clone(),
-                password: options.password.clone(),
-            },
-        )?;
+        let pdf = Pdf::open(data, arena, &open_options(options))?;
         let count = pdf.page_count();
         let selected: Vec<usize> = match &options.pages {
             Some(sel) => {
@@ -549,6 +534,14 @@ impl<'a> Extraction<'a> {
 
 /// How long the consumer waits for a page the helper is on before extracting it itself.
 const TAKEOVER_WAIT: std::time::Duration = std::time::Duration::from_millis(5);
+
+/// How the document is opened for `options` (by the consumer's thread and the helper's).
+fn open_options(options: &Options) -> OpenOptions {
+    OpenOptions {
+        limits: options.limits.clone(),
+        password: options.password.clone(),
+    }
+}
 
 /// A page whose interpretation or layout panicked.
 fn engine_failed_page(number: u32) -> Page {
