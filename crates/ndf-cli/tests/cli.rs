@@ -221,10 +221,6 @@ const RSS_LIMIT: u64 = 100 << 20;
 
 #[test]
 fn peak_memory_stays_under_100_mb_for_a_1000_page_document() {
-    if !Path::new("/proc/self/status").exists() {
-        eprintln!("skipping: no /proc to read peak memory from");
-        return;
-    }
     let dir = scratch("rss");
     let line: String = "a line of a generated page with a number of ordinary words on it".into();
     let pages: Vec<PageSpec> = (0..1000)
@@ -250,19 +246,12 @@ fn peak_memory_stays_under_100_mb_for_a_1000_page_document() {
 
 #[test]
 fn peak_memory_stays_under_100_mb_for_the_largest_corpus_file() {
-    let corpus = std::env::var_os("NDF_CORPUS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/dev")
-        });
-    let Ok(entries) = std::fs::read_dir(&corpus) else {
-        eprintln!("skipping: no corpus at {}", corpus.display());
+    let Some(corpus) = ndf_testkit::corpus::dir_for_test(
+        "peak_memory_stays_under_100_mb_for_the_largest_corpus_file",
+    ) else {
         return;
     };
-    if !Path::new("/proc/self/status").exists() {
-        eprintln!("skipping: no /proc to read peak memory from");
-        return;
-    }
+    let entries = std::fs::read_dir(&corpus).expect("corpus folder");
     let largest = entries
         .filter_map(|e| e.ok())
         .filter(|e| e.path().extension().is_some_and(|x| x == "pdf"))

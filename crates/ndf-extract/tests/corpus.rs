@@ -1,16 +1,18 @@
-//! Every file of the dev corpus (`../shared/corpus/dev`, or `NDF_CORPUS`): no panic, no file
-//! past its deadline, text wherever poppler's `pdftotext` finds text, and a mean token F1 against
-//! `pdftotext` that may not regress below the floor measured when this test was written.
+//! Every file of the dev corpus (`../shared/corpus/dev`, or `NDF_CORPUS_DIR`): no panic, no
+//! file past its deadline, text wherever poppler's `pdftotext` finds text, and a mean token F1
+//! against `pdftotext` that may not regress below the floor measured when this test was written.
 //!
-//! Skips with a message when the corpus folder is absent. `pdftotext` comes from Debian's
-//! poppler-utils, which the test command installs; without it the reference checks are skipped.
+//! Without the corpus folder or `pdftotext` (Debian's poppler-utils, which the test command
+//! installs) the tests say so and do not run, or fail under `NDF_REQUIRE_INPUTS=1`, which the
+//! test command sets (`ndf_testkit::corpus`).
 #![allow(clippy::print_stderr, clippy::disallowed_methods)] // reads trusted fixtures, reports progress
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::sync::Mutex;
 
 use ndf_extract::{Code, Options, document_text, extract};
+use ndf_testkit::corpus;
 use ndf_testkit::score::{f1, tokens};
 
 /// Mean F1 against pdftotext over referenced files must stay at or above this. PyMuPDF scores
@@ -19,27 +21,8 @@ use ndf_testkit::score::{f1, tokens};
 /// regression long before the product promise is at risk.
 const MEAN_F1_FLOOR: f64 = 0.955;
 
-fn corpus_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("NDF_CORPUS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/dev")
-        });
-    dir.is_dir().then_some(dir)
-}
-
-fn pdfs(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .expect("corpus dir")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "pdf"))
-        .collect();
-    v.sort();
-    v
-}
-
-fn pdftotext(path: &Path) -> Option<String> {
-    let out = Command::new("pdftotext")
+fn pdftotext(tool: &Path, path: &Path) -> Option<String> {
+    let out = Command::new(tool)
         .args(["-enc", "UTF-8"])
         .arg(path)
         .arg("-")
@@ -50,30 +33,22 @@ fn pdftotext(path: &Path) -> Option<String> {
         .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-fn have_pdftotext() -> bool {
-    Command::new("pdftotext").arg("-v").output().is_ok()
-}
-
 struct FileResult {
     name: String,
     problem: Option<String>,
     f1: Option<f64>,
 }
 
-fn check_file(path: &Path, with_reference: bool) -> FileResult {
+fn check_file(path: &Path, pdftotext_tool: &Path) -> FileResult {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let data = std::fs::read(path).expect("read corpus file");
     let result = extract(&data, &Options::default());
-    let reference = if with_reference {
-        pdftotext(path)
-            .map(|t| tokens(&t))
-            .filter(|t| !t.is_empty())
-    } else {
-        None
-    };
+    let reference = pdftotext(pdftotext_tool, path)
+        .map(|t| tokens(&t))
+        .filter(|t| !t.is_empty());
     let mut problem = None;
     let mut ours = Vec::new();
     match &result {
@@ -107,18 +82,14 @@ fn check_file(path: &Path, with_reference: bool) -> FileResult {
 
 #[test]
 fn corpus_extracts_without_panics_timeouts_or_missing_text() {
-    let Some(dir) = corpus_dir() else {
-        eprintln!("skipping corpus test: no corpus at ../shared/corpus/dev (set NDF_CORPUS)");
+    const TEST: &str = "corpus_extracts_without_panics_timeouts_or_missing_text";
+    let Some(dir) = corpus::dir_for_test(TEST) else {
         return;
     };
-    let with_reference = have_pdftotext();
-    if !with_reference {
-        eprintln!(
-            "pdftotext not installed: reference checks skipped (the test command installs poppler-utils)"
-        );
-    }
-    let files = pdfs(&dir);
-    assert!(!files.is_empty(), "no PDFs in {}", dir.display());
+    let Some(pdftotext_tool) = corpus::tool(TEST, "pdftotext") else {
+        return;
+    };
+    let files = corpus::pdfs(&dir);
     let queue = Mutex::new(files.iter());
     let results = Mutex::new(Vec::new());
     std::thread::scope(|s| {
@@ -130,7 +101,7 @@ fn corpus_extracts_without_panics_timeouts_or_missing_text() {
                 loop {
                     let next = queue.lock().unwrap().next();
                     let Some(path) = next else { return };
-                    let r = check_file(path, with_reference);
+                    let r = check_file(path, &pdftotext_tool);
                     results.lock().unwrap().push(r);
                 }
             });
@@ -143,26 +114,32 @@ fn corpus_extracts_without_panics_timeouts_or_missing_text() {
         .filter_map(|r| r.problem.as_ref().map(|p| format!("{}: {p}", r.name)))
         .collect();
     let scored: Vec<f64> = results.iter().filter_map(|r| r.f1).collect();
-    if !scored.is_empty() {
-        let mean = scored.iter().sum::<f64>() / scored.len() as f64;
-        eprintln!(
-            "corpus: {} files, {} scored against pdftotext, mean F1 {mean:.4}",
-            results.len(),
-            scored.len()
-        );
-        let mut low: Vec<&FileResult> = results
-            .iter()
-            .filter(|r| r.f1.is_some_and(|f| f < 0.8))
-            .collect();
-        low.sort_by(|a, b| a.f1.partial_cmp(&b.f1).unwrap_or(std::cmp::Ordering::Equal));
-        for r in low.iter().take(15) {
-            eprintln!("  low F1 {:.3} {}", r.f1.unwrap_or(0.0), r.name);
-        }
-        assert!(
-            mean >= MEAN_F1_FLOOR,
-            "mean F1 {mean:.4} fell below the floor {MEAN_F1_FLOOR}"
-        );
+    // pdftotext finds text in most of the corpus; far fewer scored files means the reference
+    // itself is broken, and a mean over a handful of files would prove nothing.
+    assert!(
+        scored.len() * 2 >= results.len(),
+        "only {} of {} files have a pdftotext reference",
+        scored.len(),
+        results.len()
+    );
+    let mean = scored.iter().sum::<f64>() / scored.len() as f64;
+    eprintln!(
+        "corpus: {} files, {} scored against pdftotext, mean F1 {mean:.4}",
+        results.len(),
+        scored.len()
+    );
+    let mut low: Vec<&FileResult> = results
+        .iter()
+        .filter(|r| r.f1.is_some_and(|f| f < 0.8))
+        .collect();
+    low.sort_by(|a, b| a.f1.partial_cmp(&b.f1).unwrap_or(std::cmp::Ordering::Equal));
+    for r in low.iter().take(15) {
+        eprintln!("  low F1 {:.3} {}", r.f1.unwrap_or(0.0), r.name);
     }
+    assert!(
+        mean >= MEAN_F1_FLOOR,
+        "mean F1 {mean:.4} fell below the floor {MEAN_F1_FLOOR}"
+    );
     assert!(
         problems.is_empty(),
         "{} corpus files failed:\n{}",
@@ -173,8 +150,7 @@ fn corpus_extracts_without_panics_timeouts_or_missing_text() {
 
 #[test]
 fn corpus_encryption_matches_the_manifest() {
-    let Some(dir) = corpus_dir() else {
-        eprintln!("skipping: no corpus");
+    let Some(dir) = corpus::dir_for_test("corpus_encryption_matches_the_manifest") else {
         return;
     };
     let manifest = std::fs::read_to_string(dir.join("manifest.csv")).expect("manifest.csv");
@@ -222,8 +198,7 @@ fn corpus_encryption_matches_the_manifest() {
 /// every corpus document comes out identical, diagnostics and failures included.
 #[test]
 fn corpus_parallel_pages_give_identical_documents() {
-    let Some(dir) = corpus_dir() else {
-        eprintln!("skipping corpus test: no corpus at ../shared/corpus/dev (set NDF_CORPUS)");
+    let Some(dir) = corpus::dir_for_test("corpus_parallel_pages_give_identical_documents") else {
         return;
     };
     let serial = Options::default();
@@ -232,7 +207,7 @@ fn corpus_parallel_pages_give_identical_documents() {
         ..Options::default()
     };
     let mut compared_pages = 0usize;
-    for path in pdfs(&dir) {
+    for path in corpus::pdfs(&dir) {
         let data = std::fs::read(&path).expect("corpus file");
         let a = extract(&data, &serial);
         let b = extract(&data, &parallel);

@@ -1,6 +1,6 @@
 //! Real extraction output validated against the committed JSON Schema
 //! (`schema/document.schema.json`, generated from `ndf-model`'s types): small PDFs written here by
-//! hand, and every file of the dev corpus when it is present.
+//! hand, and every file of the dev corpus (`ndf_testkit::corpus`: required by the test command).
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -427,13 +427,6 @@ fn corrupted_documents_are_rejected() {
 // ---------------------------------------------------------------------------------------------
 // The dev corpus.
 
-fn corpus_dir() -> PathBuf {
-    match std::env::var_os("NDF_CORPUS") {
-        Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/dev"),
-    }
-}
-
 fn corpus_files(dir: &Path) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .unwrap()
@@ -446,17 +439,9 @@ fn corpus_files(dir: &Path) -> Vec<PathBuf> {
 
 #[test]
 fn corpus_output_is_valid() {
-    let dir = corpus_dir();
-    if !dir.is_dir() {
-        #[allow(clippy::print_stderr)]
-        {
-            eprintln!(
-                "corpus_output_is_valid: skipped, no corpus at {}",
-                dir.display()
-            );
-        }
+    let Some(dir) = ndf_testkit::corpus::dir_for_test("corpus_output_is_valid") else {
         return;
-    }
+    };
     let v = validator();
     let (mut checked, mut failed_to_open) = (0usize, 0usize);
     let mut failures = Vec::new();

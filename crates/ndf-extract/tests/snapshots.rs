@@ -3,28 +3,18 @@
 //! an RC4-encrypted multi-column Japanese form, a table, and form fields drawn by annotations.
 //!
 //! Review changes with `cargo insta review` (or `INSTA_UPDATE=always cargo test`); a change in
-//! these files is a change in what users get, so read the diff. Skips when the corpus is absent.
-#![allow(clippy::print_stderr, clippy::disallowed_methods)] // reads trusted fixtures
-
-use std::path::{Path, PathBuf};
+//! these files is a change in what users get, so read the diff. Without the corpus folder
+//! they say so and do not run, or fail under `NDF_REQUIRE_INPUTS=1`, which the test command
+//! sets; a snapshot file missing from a present corpus always fails (`ndf_testkit::corpus`).
+#![allow(clippy::disallowed_methods)] // reads trusted fixtures
 
 use ndf_extract::{Options, document_text, extract};
-
-fn corpus_file(name: &str) -> Option<PathBuf> {
-    let dir = std::env::var_os("NDF_CORPUS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/dev")
-        });
-    let p = dir.join(name);
-    p.is_file().then_some(p)
-}
+use ndf_testkit::corpus;
 
 /// `with_json`: also snapshot the JSON (kept for small documents; large ones would make every
 /// layout change a wall of diff, so they snapshot their text only).
 fn snapshot(name: &str, file: &str, with_json: bool) {
-    let Some(path) = corpus_file(file) else {
-        eprintln!("skipping snapshot {name}: corpus file {file} not found");
+    let Some(path) = corpus::file_for_test(&format!("snapshot {name}"), file) else {
         return;
     };
     let data = std::fs::read(&path).expect("read");

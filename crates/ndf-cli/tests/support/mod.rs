@@ -558,22 +558,13 @@ pub fn encrypted_doc_with(password: &[u8], texts: &[&str]) -> Vec<u8> {
     w.finish(1, &format!("/Encrypt 5 0 R /ID [<{id}> <{id}>]"))
 }
 
-/// A program on PATH, or `None` after a skip message; panics when `NDF_REQUIRE_SERVICES=1`
-/// (the test command installs every tool the tests use).
+/// A program on PATH, or `None` after a message that the calling test did not run; panics
+/// when `NDF_REQUIRE_INPUTS=1` (the test command sets it and installs every tool the tests use:
+/// `ndf_testkit::corpus::tool`).
+#[track_caller]
 pub fn tool(name: &str) -> Option<PathBuf> {
-    let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|d| d.join(name))
-            .find(|p| p.is_file())
-    });
-    if found.is_none() {
-        assert!(
-            std::env::var("NDF_REQUIRE_SERVICES").map_or(true, |v| v != "1"),
-            "{name} is not installed (the test command installs it)"
-        );
-        eprintln!("skipping: {name} is not installed");
-    }
-    found
+    let thread = std::thread::current();
+    ndf_testkit::corpus::tool(thread.name().unwrap_or("this test"), name)
 }
 
 /// The S3 bucket of a scale-out backend, opened as its servers open it.
