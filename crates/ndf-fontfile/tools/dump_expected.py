@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""Write `<font>.expect` sidecars for tests/corpus.rs, computed independently with fontTools.
+"""Write `<font>.expect` sidecars for examples/sample_fonts.rs, computed independently with fontTools.
 
 Usage: python3 tools/dump_expected.py DIR   (fonts named *.ttf, *.otf, *.cff, *.cid, *.pfa)
-Fonts fontTools cannot read get no sidecar. Lines: see tests/corpus.rs.
+Fonts fontTools cannot read get no sidecar. Lines: see examples/sample_fonts.rs.
 """
 import io
 import re

@@ -4,6 +4,9 @@
 //! Inputs are generated (deterministic, no corpus needed), shaped like the pages that cost
 //! most in the dev corpus: a two-column article page, a CJK page without spaces, and one large
 //! page holding a dense grid of glyphs (a font specimen with tens of thousands of characters).
+//! The `scale` group times the pathological sizes whose correctness tests/layout.rs checks
+//! without a clock: 200,000 characters in two columns, 20,000 glyphs stacked on one spot plus
+//! 20,000 one-glyph columns, and a page of 1,000,000 characters.
 //!
 //! ```text
 //! cargo bench -p ndf-layout --bench layout                # full run
@@ -179,6 +182,80 @@ fn dense_grid_page() -> TextPage {
     page
 }
 
+/// Lines of `text` with 1-point glyphs advancing `advance`, `rows` lines per column.
+fn text_columns(chars: usize, text: &str, size: f32, advance: f32, rows: usize) -> TextPage {
+    let mut page = empty_page(20_000.0, 20_000.0);
+    let (mut n, mut row) = (0, 0);
+    while n < chars {
+        let y = 5.0 + size * 1.2 * (row % rows) as f32;
+        let mut x = 5.0 + (text.len() as f32 * advance + 10.0 * size) * (row / rows) as f32;
+        for ch in text.chars() {
+            let mut buf = [0u8; 4];
+            glyph(&mut page, ch.encode_utf8(&mut buf), x, y, size, advance, 0);
+            x += advance;
+        }
+        n += text.len();
+        row += 1;
+    }
+    page
+}
+
+/// 20,000 glyphs on one spot and 20,000 one-glyph columns on nearly one baseline.
+fn stacked_and_spread_page() -> TextPage {
+    let mut page = empty_page(200_000.0, 1000.0);
+    for i in 0..20_000 {
+        glyph(
+            &mut page,
+            if i % 2 == 0 { "a" } else { "b" },
+            100.0,
+            100.0,
+            10.0,
+            5.0,
+            0,
+        );
+    }
+    for i in 0..20_000 {
+        let y = 300.0 + (i % 7) as f32 * 0.01;
+        glyph(&mut page, "c", 10.0 * i as f32, y, 10.0, 5.0, 0);
+    }
+    page
+}
+
+/// Layout of pages far larger than real ones (formerly wall-clock assertions in tests).
+fn bench_scale(c: &mut Criterion) {
+    let pages = [
+        (
+            "two_columns_200k",
+            text_columns(
+                200_000,
+                "abcdefghij klmnopqrst uvwxyzabcd efghijklm",
+                0.25,
+                0.0125,
+                2_500,
+            ),
+        ),
+        ("stacked_and_spread", stacked_and_spread_page()),
+        (
+            "million_chars",
+            text_columns(
+                1_000_000,
+                "lorem ipsum dolor sit amet consectetur adipiscing elit sed do",
+                1.0,
+                0.5,
+                600,
+            ),
+        ),
+    ];
+    let options = LayoutOptions::default();
+    let mut g = c.benchmark_group("scale");
+    g.sample_size(10);
+    for (name, page) in &pages {
+        g.throughput(Throughput::Elements(page.chars.len() as u64));
+        g.bench_function(*name, |b| b.iter(|| layout_page(black_box(page), &options)));
+    }
+    g.finish();
+}
+
 fn bench_layout(c: &mut Criterion) {
     let pages = [
         ("two_column", two_column_page()),
@@ -217,5 +294,5 @@ fn bench_layout(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench_layout);
+criterion_group!(benches, bench_layout, bench_scale);
 criterion_main!(benches);

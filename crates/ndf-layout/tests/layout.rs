@@ -442,9 +442,12 @@ fn pathological_coordinates_do_not_panic() {
     assert!(serde_json::to_string(&p).is_ok());
 }
 
+/// Its time is measured by the `stacked_and_spread` benchmark (benches/layout.rs); here only
+/// that the layout completes with blocks (a quadratic regression shows as a test that runs for
+/// minutes and in the benchmark, never as a flaky wall-clock assertion).
 #[test]
 fn many_lines_at_one_baseline_and_stacked_chars_stay_bounded() {
-    // 20,000 glyphs on one spot and 20,000 one-glyph columns: must finish quickly.
+    // 20,000 glyphs on one spot and 20,000 one-glyph columns.
     let mut b = PageBuilder::new(1);
     for i in 0..20_000 {
         b.glyph(
@@ -466,14 +469,14 @@ fn many_lines_at_one_baseline_and_stacked_chars_stay_bounded() {
             5.0,
         );
     }
-    let t = std::time::Instant::now();
     let p = layout(b);
-    assert!(t.elapsed().as_secs() < 20);
     assert!(!p.blocks.is_empty());
 }
 
+/// Every word of a 200,000-character page comes out; its time is measured by the `large_page`
+/// benchmark (benches/layout.rs), not asserted here.
 #[test]
-fn large_page_is_fast() {
+fn large_page_keeps_every_word() {
     // 200,000 characters in two columns of 40-character lines.
     let mut b = PageBuilder::new(1);
     b.adv_em = 0.05;
@@ -484,41 +487,7 @@ fn large_page_is_fast() {
         b.text(line, 20.0, y, 0.25);
     }
     let n = b.page.chars.len();
-    let t = std::time::Instant::now();
     let p = layout(b);
-    let secs = t.elapsed().as_secs_f64();
     let words: usize = lines(&p).iter().map(|l| l.split_whitespace().count()).sum();
     assert_eq!(words, 2 * 2_500 * 4, "{n} chars");
-    assert!(secs < 10.0, "{secs} s for {n} chars");
-}
-
-/// Timing of a 1,000,000-character page (run with `--ignored --nocapture`, ideally --release).
-#[test]
-#[ignore = "timing only"]
-#[allow(clippy::print_stdout)]
-fn million_chars_timing() {
-    let mut b = PageBuilder::new(1);
-    b.adv_em = 0.5;
-    let line = "lorem ipsum dolor sit amet consectetur adipiscing elit sed do";
-    let mut n = 0;
-    let mut row = 0;
-    let target: usize = std::env::var("NDF_CHARS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1_000_000);
-    while n < target {
-        let y = 5.0 + 1.2 * (row % 600) as f32;
-        let x = 5.0 + 400.0 * (row / 600) as f32;
-        b.text(line, x, y, 1.0);
-        n += line.len();
-        row += 1;
-    }
-    let t = std::time::Instant::now();
-    let p = layout(b);
-    println!(
-        "{} chars -> {} blocks in {:.3} s",
-        n,
-        p.blocks.len(),
-        t.elapsed().as_secs_f64()
-    );
 }

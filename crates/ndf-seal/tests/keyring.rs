@@ -265,14 +265,21 @@ fn nothing_configured_is_an_error() {
 }
 
 /// The environment cannot be changed safely inside a multi-threaded test process, so the
-/// environment cases run in a child process of this test binary with the variables set.
+/// environment cases run in a child process of this test binary with the variables set:
+/// `child_loads_from_the_environment` is only that child (ignored, so a plain run does not run
+/// it without its variables); `loads_from_the_environment` runs it and fails when it fails,
+/// which `a_failing_child_fails_its_parent` proves.
 const CHILD_VAR: &str = "NDF_SEAL_TEST_CHILD_KEYS";
 const CHILD_EMPTY_VAR: &str = "NDF_SEAL_TEST_CHILD_EMPTY";
+/// Printed by the child once every check passed, so the parent knows the checks ran.
+const CHILD_DONE: &str = "environment key ring checks completed";
 
 #[test]
 #[ignore = "run by `loads_from_the_environment` in a child process that sets the variables"]
+#[allow(clippy::print_stdout)]
 fn child_loads_from_the_environment() {
-    // Run directly (`--include-ignored`) there is nothing to check; the parent sets the variable.
+    // Run directly (`--include-ignored`) there is nothing to check; the parent sets the variable
+    // and requires CHILD_DONE in the output, which this early return never prints.
     if std::env::var_os(CHILD_VAR).is_none() {
         return;
     }
@@ -287,24 +294,48 @@ fn child_loads_from_the_environment() {
     let file = TempFile::new("child-ring", format!("c:{HEX_A}").as_bytes());
     let ring = KeyRing::from_env_or_file(CHILD_EMPTY_VAR, Some(&file.0)).unwrap();
     assert_eq!(ids(&ring), ["c"]);
+    println!("{CHILD_DONE}");
 }
 
-#[test]
-fn loads_from_the_environment() {
+/// Runs `child_loads_from_the_environment` in a child process with `keys` in its variable.
+fn run_child(keys: &str) -> (bool, String, String) {
     let output = Command::new(std::env::current_exe().unwrap())
         .args([
             "child_loads_from_the_environment",
             "--exact",
             "--ignored",
             "--test-threads=1",
+            "--nocapture",
         ])
-        .env(CHILD_VAR, format!("a:{HEX_A};b:{B64_B}"))
+        .env(CHILD_VAR, keys)
         .env(CHILD_EMPTY_VAR, "")
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{stdout}\n{stderr}");
-    // Proves the child ran the test rather than filtering everything out.
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn loads_from_the_environment() {
+    let (ok, stdout, stderr) = run_child(&format!("a:{HEX_A};b:{B64_B}"));
+    assert!(ok, "{stdout}\n{stderr}");
+    // Proves the child ran the test to its end rather than filtering everything out.
     assert!(stdout.contains("1 passed"), "{stdout}");
+    assert!(stdout.contains(CHILD_DONE), "{stdout}");
+}
+
+/// The parent above is only as good as its reading of the child: a child whose checks fail (a
+/// ring without key `b`) fails, and says so.
+#[test]
+fn a_failing_child_fails_its_parent() {
+    let (ok, stdout, stderr) = run_child(&format!("a:{HEX_A}"));
+    assert!(
+        !ok,
+        "the child passed with the wrong keys:\n{stdout}\n{stderr}"
+    );
+    assert!(stdout.contains("1 failed"), "{stdout}");
+    assert!(!stdout.contains(CHILD_DONE), "{stdout}");
 }
