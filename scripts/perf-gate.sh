@@ -15,12 +15,15 @@
 # Fails (exit 1) when the total exceeds the baseline's by more than NDF_PERF_GATE_THRESHOLD
 # percent (default 5); documents beyond the threshold are marked but do not fail on their own.
 # Improvements beyond the threshold are reported, not failed: update the baseline then. Counts
-# depend on the compiler: after a toolchain change, --update. Without the corpus folder the
-# gate says so and exits 0.
+# depend on the compiler: the baseline records the rustc release and LLVM version it was
+# measured with, and the gate refuses (exit 1) to compare counts of another compiler; after
+# checking a toolchain change, --update. It also fails without the corpus folder or valgrind:
+# it never passes without measuring.
 #
 # Environment: NDF_PERF_GATE_THRESHOLD (percent, default 5), NDF_PERF_GATE_JOBS (valgrind
 # processes at a time, default 2), NDF_CORPUS_DIR (default ../shared/corpus/dev),
-# CARGO_TARGET_DIR (default target). Profiles stay in <target>/perf-gate/callgrind.out.N
+# NDF_PERF_GATE_BASELINE (default perf/baseline.tsv), CARGO_TARGET_DIR (default target),
+# RUSTC (default rustc, as for cargo). Profiles stay in <target>/perf-gate/callgrind.out.N
 # (N = the document's place in the set) for `callgrind_annotate`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,7 +32,7 @@ update=0
 case "${1:-}" in
     "") ;;
     --update) update=1 ;;
-    -h | --help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "usage: scripts/perf-gate.sh [--update]" >&2; exit 2 ;;
 esac
 
@@ -37,7 +40,7 @@ threshold="${NDF_PERF_GATE_THRESHOLD:-5}"
 jobs="${NDF_PERF_GATE_JOBS:-2}"
 corpus="${NDF_CORPUS_DIR:-../shared/corpus/dev}"
 set_file=perf/gate-documents.txt
-baseline=perf/baseline.tsv
+baseline="${NDF_PERF_GATE_BASELINE:-perf/baseline.tsv}"
 target="${CARGO_TARGET_DIR:-target}"
 out="$target/perf-gate"
 fn=ndf_corpus_bench::gate_extract_document
@@ -50,9 +53,28 @@ if ! [[ "$jobs" =~ ^[1-9][0-9]*$ ]]; then
     echo "perf gate: NDF_PERF_GATE_JOBS must be a positive number, not '$jobs'" >&2
     exit 2
 fi
+# The compiler the counts come from: release line and LLVM version of `rustc -vV`.
+rustc_bin="${RUSTC:-rustc}"
+rustc_vv=$("$rustc_bin" -vV) || { echo "perf gate: FAILED, '$rustc_bin -vV' did not run" >&2; exit 1; }
+now_rustc=$("$rustc_bin" -V)
+now_llvm=$(sed -n 's/^LLVM version: //p' <<< "$rustc_vv")
+if [ "$update" -eq 0 ]; then
+    if [ ! -f "$baseline" ]; then
+        echo "perf gate: FAILED, no baseline at $baseline: create it with scripts/perf-gate.sh --update" >&2
+        exit 1
+    fi
+    base_rustc=$(sed -n 's/^# rustc: //p' "$baseline")
+    base_llvm=$(sed -n 's/^# llvm: //p' "$baseline")
+    if [ "$base_rustc" != "$now_rustc" ] || [ "$base_llvm" != "$now_llvm" ]; then
+        echo "perf gate: FAILED, the baseline was measured with '${base_rustc:-an unrecorded rustc}' (LLVM ${base_llvm:-unrecorded})," >&2
+        echo "           this is '$now_rustc' (LLVM $now_llvm): instruction counts of two compilers do not compare." >&2
+        echo "           Check the change is intended, then rerun with scripts/perf-gate.sh --update." >&2
+        exit 1
+    fi
+fi
 if [ ! -d "$corpus" ]; then
-    echo "perf gate: SKIPPED, no corpus folder at $corpus (set NDF_CORPUS_DIR to run it)"
-    exit 0
+    echo "perf gate: FAILED, no corpus folder at $corpus (set NDF_CORPUS_DIR): nothing was measured" >&2
+    exit 1
 fi
 if ! command -v valgrind >/dev/null 2>&1; then
     echo "perf gate: valgrind is not installed (apt-get install valgrind)" >&2
@@ -117,7 +139,8 @@ if [ "$update" -eq 1 ]; then
     {
         echo "# Instruction-count baseline of scripts/perf-gate.sh (Ir inside gate_extract_document, per document)."
         echo "# Rewrite with: scripts/perf-gate.sh --update"
-        echo "# rustc: $(rustc -V)"
+        echo "# rustc: $now_rustc"
+        echo "# llvm: $now_llvm"
         echo "# valgrind: $(valgrind --version)"
         echo "# measured: $(date -u +%Y-%m-%d)"
         printf 'document\tIr\n'
@@ -130,15 +153,6 @@ if [ "$update" -eq 1 ]; then
     exit 0
 fi
 
-if [ ! -f "$baseline" ]; then
-    echo "perf gate: no baseline at $baseline: create it with scripts/perf-gate.sh --update" >&2
-    exit 1
-fi
-base_rustc=$(sed -n 's/^# rustc: //p' "$baseline")
-if [ "$base_rustc" != "$(rustc -V)" ]; then
-    echo "perf gate: NOTE the baseline was measured with '$base_rustc', this run uses '$(rustc -V)';"
-    echo "           instruction counts move with the compiler: --update after a deliberate toolchain change."
-fi
 if ! diff -q <(grep -v '^#' "$baseline" | sed 1d | grep -v '^TOTAL' | cut -f1) <(cut -f1 "$measured") >/dev/null; then
     echo "perf gate: $baseline is for a different document set than $set_file:" >&2
     echo "           run scripts/perf-gate.sh --update" >&2
