@@ -1,9 +1,11 @@
-//! [`AuditLog`] on SQLite and on PostgreSQL, over the `ndf_audit` table (migration 2).
+//! [`AuditLog`] on SQLite and on PostgreSQL, over the `ndf_audit` table (migrations 2 and 5).
 //!
 //! Both open their database exactly as the job store does (same URL forms, options and
 //! migrations) and keep a pool of their own. Appends read the head and insert the next record
 //! inside one transaction that holds the log's write lock, so concurrent appenders (tasks,
-//! replicas, processes) form one linear chain with dense `seq`.
+//! replicas, processes) form one linear chain with dense `seq`. Each record is keyed with the
+//! `audit_key` of the options; a failed append is counted and recorded by the next successful
+//! one (an `audit_append_failed` record written in the same transaction, just before it).
 
 use std::fmt;
 
@@ -12,7 +14,7 @@ use sqlx::Connection;
 use sqlx::postgres::{PgPool, PgRow};
 use sqlx::sqlite::{SqlitePool, SqliteRow};
 
-use crate::audit::{self, AuditEvent, AuditLog, AuditRecord};
+use crate::audit::{self, AuditEvent, AuditKey, AuditLog, AuditRecord, PendingFailures};
 use crate::error::{StoreError, db};
 use crate::sql::JobRow;
 use crate::types::{Millis, StoreOptions};
@@ -20,7 +22,7 @@ use crate::{PgJobStore, SqliteJobStore, redact_url};
 
 macro_rules! audit_columns {
     () => {
-        "seq, at, actor, action, tenant, target, outcome, detail, prev_hash, hash"
+        "seq, at, actor, action, tenant, target, outcome, detail, prev_hash, key_id, hash"
     };
 }
 
@@ -32,7 +34,7 @@ const HEAD: &str = concat!(
 const INSERT: &str = concat!(
     "INSERT INTO ndf_audit (",
     audit_columns!(),
-    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
 );
 /// $1 from (inclusive), $2 to (exclusive), $3 after seq, $4 limit.
 const RANGE: &str = concat!(
@@ -69,6 +71,7 @@ fn record_from_row<R: JobRow>(row: &R) -> Result<AuditRecord, StoreError> {
         outcome: row.text("outcome")?,
         detail,
         prev_hash: row.text("prev_hash")?,
+        key_id: row.opt_text("key_id")?,
         hash: row.text("hash")?,
     })
 }
@@ -80,9 +83,33 @@ fn head_link<R: JobRow>(row: Option<R>) -> Result<Option<(i64, Millis, String)>,
 }
 
 /// Implements the read side of [`AuditLog`] and `append` around the backend's
-/// `append_locked(&self, event, now)`.
+/// `append_locked(&self, pending, event, key, now)`.
 macro_rules! impl_audit_log {
     ($log:ty) => {
+        impl $log {
+            async fn append_keyed(
+                &self,
+                event: AuditEvent,
+                now: Millis,
+            ) -> Result<AuditRecord, StoreError> {
+                let key = self.key.as_ref().ok_or_else(audit::no_key)?;
+                let checked = audit::check_event(event)?;
+                let pending = self.failures.take();
+                match self
+                    .append_locked(pending.as_ref(), checked, key, now)
+                    .await
+                {
+                    Ok(record) => Ok(record),
+                    Err(e) => {
+                        if let Some(pending) = pending {
+                            self.failures.restore(pending);
+                        }
+                        Err(e)
+                    }
+                }
+            }
+        }
+
         #[async_trait]
         impl AuditLog for $log {
             async fn append(
@@ -90,8 +117,12 @@ macro_rules! impl_audit_log {
                 event: AuditEvent,
                 now: Millis,
             ) -> Result<AuditRecord, StoreError> {
-                let checked = audit::check_event(event)?;
-                self.append_locked(checked, now).await
+                let action = event.action;
+                let result = self.append_keyed(event, now).await;
+                if result.is_err() {
+                    self.failures.note(action, now);
+                }
+                result
             }
 
             async fn range(
@@ -143,8 +174,8 @@ macro_rules! impl_audit_log {
     };
 }
 
-/// Inserts `record` and commits `tx` (the caller holds the append lock in it).
-macro_rules! insert_and_commit {
+/// Inserts `record` in `tx` (the caller holds the append lock in it).
+macro_rules! insert {
     ($tx:expr, $record:expr, $detail:expr) => {{
         let record = $record;
         sqlx::query(INSERT)
@@ -157,10 +188,34 @@ macro_rules! insert_and_commit {
             .bind(&record.outcome)
             .bind($detail)
             .bind(&record.prev_hash)
+            .bind(record.key_id.as_deref())
             .bind(&record.hash)
             .execute(&mut *$tx)
             .await
             .map_err(db)?;
+    }};
+}
+
+/// Appends, after the head `link`, the record of earlier failed appends (if any) and then
+/// `event`, in `tx`, and commits it; returns the event's record.
+macro_rules! append_after {
+    ($tx:expr, $link:expr, $pending:expr, $checked:expr, $key:expr, $now:expr) => {{
+        let mut link = $link;
+        if let Some(pending) = $pending {
+            let checked = &pending.checked;
+            let failed = audit::next_record(
+                checked.event.clone(),
+                &checked.detail_json,
+                link,
+                $now,
+                $key,
+            )?;
+            insert!($tx, &failed, &checked.detail_json);
+            link = Some((failed.seq, failed.at, failed.hash));
+        }
+        let audit::CheckedEvent { event, detail_json } = $checked;
+        let record = audit::next_record(event, &detail_json, link, $now, $key)?;
+        insert!($tx, &record, &detail_json);
         $tx.commit().await.map_err(db)?;
         Ok(record)
     }};
@@ -170,12 +225,15 @@ macro_rules! insert_and_commit {
 pub struct SqliteAuditLog {
     pool: SqlitePool,
     url: String,
+    key: Option<AuditKey>,
+    failures: PendingFailures,
 }
 
 impl fmt::Debug for SqliteAuditLog {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SqliteAuditLog")
             .field("url", &self.url)
+            .field("key", &self.key)
             .finish_non_exhaustive()
     }
 }
@@ -184,20 +242,28 @@ impl SqliteAuditLog {
     /// Opens `sqlite://PATH` like [`SqliteJobStore::open`] (creating it and applying
     /// migrations). `sqlite::memory:` gives a private database, not the job store's.
     pub async fn open(url: &str, options: &StoreOptions) -> Result<Self, StoreError> {
-        Ok(Self::on(&SqliteJobStore::open(url, options).await?, url))
+        Ok(Self::on(
+            &SqliteJobStore::open(url, options).await?,
+            url,
+            options,
+        ))
     }
 
     /// The audit log of an open job store's database, on the same pool.
-    pub(crate) fn on(store: &SqliteJobStore, url: &str) -> Self {
+    pub(crate) fn on(store: &SqliteJobStore, url: &str, options: &StoreOptions) -> Self {
         Self {
             pool: store.pool.clone(),
             url: redact_url(url),
+            key: options.audit_key.clone(),
+            failures: PendingFailures::default(),
         }
     }
 
     async fn append_locked(
         &self,
+        pending: Option<&audit::PendingRecord>,
         checked: audit::CheckedEvent,
+        key: &AuditKey,
         now: Millis,
     ) -> Result<AuditRecord, StoreError> {
         let mut conn = self.pool.acquire().await.map_err(db)?;
@@ -208,9 +274,7 @@ impl SqliteAuditLog {
             .fetch_optional(&mut *tx)
             .await
             .map_err(db)?;
-        let audit::CheckedEvent { event, detail_json } = checked;
-        let record = audit::next_record(event, &detail_json, head_link(head)?, now)?;
-        insert_and_commit!(tx, record, &detail_json)
+        append_after!(tx, head_link(head)?, pending, checked, key, now)
     }
 }
 
@@ -220,12 +284,15 @@ impl_audit_log!(SqliteAuditLog);
 pub struct PgAuditLog {
     pool: PgPool,
     url: String,
+    key: Option<AuditKey>,
+    failures: PendingFailures,
 }
 
 impl fmt::Debug for PgAuditLog {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PgAuditLog")
             .field("url", &self.url)
+            .field("key", &self.key)
             .finish_non_exhaustive()
     }
 }
@@ -234,20 +301,28 @@ impl PgAuditLog {
     /// Connects to `postgres://…` like [`PgJobStore::open`] (same pool options, statement
     /// timeouts and migrations).
     pub async fn open(url: &str, options: &StoreOptions) -> Result<Self, StoreError> {
-        Ok(Self::on(&PgJobStore::open(url, options).await?, url))
+        Ok(Self::on(
+            &PgJobStore::open(url, options).await?,
+            url,
+            options,
+        ))
     }
 
     /// The audit log of an open job store's database, on the same pool.
-    pub(crate) fn on(store: &PgJobStore, url: &str) -> Self {
+    pub(crate) fn on(store: &PgJobStore, url: &str, options: &StoreOptions) -> Self {
         Self {
             pool: store.pool.clone(),
             url: redact_url(url),
+            key: options.audit_key.clone(),
+            failures: PendingFailures::default(),
         }
     }
 
     async fn append_locked(
         &self,
+        pending: Option<&audit::PendingRecord>,
         checked: audit::CheckedEvent,
+        key: &AuditKey,
         now: Millis,
     ) -> Result<AuditRecord, StoreError> {
         let mut tx = self.pool.begin().await.map_err(db)?;
@@ -262,9 +337,7 @@ impl PgAuditLog {
             .fetch_optional(&mut *tx)
             .await
             .map_err(db)?;
-        let audit::CheckedEvent { event, detail_json } = checked;
-        let record = audit::next_record(event, &detail_json, head_link(head)?, now)?;
-        insert_and_commit!(tx, record, &detail_json)
+        append_after!(tx, head_link(head)?, pending, checked, key, now)
     }
 }
 

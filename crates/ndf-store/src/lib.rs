@@ -37,8 +37,8 @@ use async_trait::async_trait;
 use bytes::Bytes;
 
 pub use audit::{
-    AuditAction, AuditEvent, AuditLog, AuditRecord, ChainHead, GENESIS_HASH, Problem, ProblemKind,
-    Verifier, VerifyReport, verify, verify_store,
+    AnchorError, AuditAction, AuditEvent, AuditKey, AuditLog, AuditRecord, ChainHead, GENESIS_HASH,
+    Problem, ProblemKind, Verifier, VerifyReport, anchor_token, parse_anchor, verify, verify_store,
 };
 pub use audit_store::{PgAuditLog, SqliteAuditLog};
 pub use blob_fs::DirBlobStore;
@@ -221,7 +221,7 @@ pub struct Databases {
 pub async fn open_databases(url: &str, options: &StoreOptions) -> Result<Databases, StoreError> {
     if url.starts_with("sqlite:") {
         let s = Arc::new(SqliteJobStore::open(url, options).await?);
-        let audit = Arc::new(SqliteAuditLog::on(&s, url));
+        let audit = Arc::new(SqliteAuditLog::on(&s, url, options));
         Ok(Databases {
             jobs: s.clone(),
             keys: s,
@@ -229,7 +229,7 @@ pub async fn open_databases(url: &str, options: &StoreOptions) -> Result<Databas
         })
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         let s = Arc::new(PgJobStore::open(url, options).await?);
-        let audit = Arc::new(PgAuditLog::on(&s, url));
+        let audit = Arc::new(PgAuditLog::on(&s, url, options));
         Ok(Databases {
             jobs: s.clone(),
             keys: s,

@@ -36,6 +36,11 @@ pub(crate) const SQLITE: &[Migration] = &[
         name: "tenants_keys",
         sql: include_str!("../migrations/sqlite/0003_tenants_keys.sql"),
     },
+    Migration {
+        version: 5,
+        name: "audit_keyed",
+        sql: include_str!("../migrations/sqlite/0005_audit_keyed.sql"),
+    },
 ];
 
 pub(crate) const POSTGRES: &[Migration] = &[
@@ -53,6 +58,11 @@ pub(crate) const POSTGRES: &[Migration] = &[
         version: 3,
         name: "tenants_keys",
         sql: include_str!("../migrations/postgres/0003_tenants_keys.sql"),
+    },
+    Migration {
+        version: 5,
+        name: "audit_keyed",
+        sql: include_str!("../migrations/postgres/0005_audit_keyed.sql"),
     },
 ];
 

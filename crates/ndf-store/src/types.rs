@@ -342,6 +342,9 @@ pub struct StoreOptions {
     /// Largest blob accepted by `put` and returned by `get` (a bigger stored object is an
     /// error, not an out-of-memory). The server's own upload limits are lower.
     pub max_blob_bytes: u64,
+    /// The key of the audit chain (kept outside the database; `Debug` shows only its id).
+    /// Without it the audit log refuses appends.
+    pub audit_key: Option<crate::audit::AuditKey>,
 }
 
 impl Default for StoreOptions {
@@ -356,6 +359,7 @@ impl Default for StoreOptions {
             s3_secret_access_key: None,
             s3_allow_http: false,
             max_blob_bytes: 1 << 30,
+            audit_key: None,
         }
     }
 }
@@ -375,6 +379,7 @@ impl fmt::Debug for StoreOptions {
             )
             .field("s3_allow_http", &self.s3_allow_http)
             .field("max_blob_bytes", &self.max_blob_bytes)
+            .field("audit_key", &self.audit_key)
             .finish()
     }
 }

@@ -1,22 +1,29 @@
 //! The audit log against real databases: every test body runs on SQLite (a file in a temp dir)
 //! and on PostgreSQL (a fresh schema in NDF_TEST_POSTGRES_URL; skipped with a message when
 //! unset, failing when NDF_REQUIRE_SERVICES=1). Tampering is done with raw SQL, as an attacker
-//! with database access would, after dropping the append-only triggers.
+//! with database access (but not the audit key) would, after dropping the append-only triggers.
 #![allow(clippy::print_stderr)]
 
 use std::sync::Arc;
 
 use ndf_store::{
-    AuditAction, AuditEvent, AuditLog, AuditRecord, ProblemKind, StoreOptions, VerifyReport,
+    AuditAction, AuditEvent, AuditKey, AuditLog, AuditRecord, ChainHead, ProblemKind, StoreOptions,
+    Verifier, VerifyReport,
 };
 use serde_json::json;
 use sqlx::Connection;
 
 const T0: i64 = 1_700_000_000_000;
 
+/// The chain's key (the service derives it from its api_key_secret the same way).
+fn key() -> AuditKey {
+    AuditKey::derive(b"the audit tests' api_key_secret").unwrap()
+}
+
 fn store_options() -> StoreOptions {
     StoreOptions {
         max_connections: 5,
+        audit_key: Some(key()),
         ..StoreOptions::default()
     }
 }
@@ -174,8 +181,16 @@ async fn everything(log: &dyn AuditLog) -> Vec<AuditRecord> {
 }
 
 async fn verified(log: &dyn AuditLog) -> VerifyReport {
+    verified_with(log, &key(), &[]).await
+}
+
+async fn verified_with(log: &dyn AuditLog, key: &AuditKey, anchors: &[ChainHead]) -> VerifyReport {
+    let mut verifier = Verifier::new(key);
+    for anchor in anchors {
+        assert!(verifier.expect_anchor(anchor.clone()));
+    }
     // A small page size crosses page boundaries on purpose.
-    ndf_store::verify_store(log, 3).await.unwrap()
+    ndf_store::verify_store(log, verifier, 3).await.unwrap()
 }
 
 fn kinds(report: &VerifyReport) -> Vec<(i64, ProblemKind)> {
@@ -241,7 +256,8 @@ async fn concurrent_appends_form_one_chain(h: &Harness) {
     let head = report.head.unwrap();
     assert_eq!((head.seq, head.hash.as_str()), (85, all[84].hash.as_str()));
     assert_eq!(h.log.head().await.unwrap().as_ref(), all.last());
-    assert!(ndf_store::verify(all).is_clean());
+    assert!(all.iter().all(|r| r.key_id.as_deref() == Some(key().id())));
+    assert!(ndf_store::verify(all, &key()).is_clean());
 }
 
 /// Export by time range, paged by seq; bounds are [from, to).
@@ -270,7 +286,7 @@ async fn range_export(h: &Harness) {
         seq: all[3].seq,
         hash: all[3].hash.clone(),
     };
-    let mut verifier = ndf_store::Verifier::after(&anchor);
+    let mut verifier = ndf_store::Verifier::after(&anchor, &key());
     for record in &window {
         verifier.push(record);
     }
@@ -381,13 +397,16 @@ async fn reordered_records_are_reported(h: &Harness) {
     );
 }
 
-/// A record is rewritten and its hash recomputed: the next record's link catches it.
+/// A record is rewritten and its hash recomputed under a guessed key (the attacker does not
+/// have the real one): the record no longer matches its MAC.
 async fn rewritten_and_rehashed_record_is_reported(h: &Harness) {
     append_n(h.log.as_ref(), 6).await;
     h.drop_guards().await;
     let mut forged = everything(h.log.as_ref()).await.remove(2);
     forged.actor = "someone-else".into();
-    forged.hash = forged.compute_hash().unwrap();
+    forged.hash = forged
+        .compute_hash(&AuditKey::from_bytes([0x42; 32]))
+        .unwrap();
     h.exec(&format!(
         "UPDATE ndf_audit SET actor = 'someone-else', hash = '{}' WHERE seq = 3",
         forged.hash
@@ -396,6 +415,260 @@ async fn rewritten_and_rehashed_record_is_reported(h: &Harness) {
     .unwrap();
     let report = verified(h.log.as_ref()).await;
     assert_eq!(kinds(&report), [(3, ProblemKind::Edited)], "{report:?}");
+}
+
+/// `hash` of `record` recomputed without any key (legacy BLAKE3), as the red team did.
+fn unkeyed_hash(record: &mut AuditRecord) {
+    record.key_id = None;
+    // The key is not used for an unkeyed record.
+    record.hash = record.compute_hash(&key()).unwrap();
+}
+
+fn sql_text(value: Option<&str>) -> String {
+    value.map_or_else(
+        || "NULL".to_owned(),
+        |v| format!("'{}'", v.replace('\'', "''")),
+    )
+}
+
+/// `INSERT` statements writing `records` as they are.
+fn insert_sql(records: &[AuditRecord]) -> String {
+    records
+        .iter()
+        .map(|r| {
+            format!(
+                "INSERT INTO ndf_audit (seq, at, actor, action, tenant, target, outcome, detail, \
+                 prev_hash, key_id, hash) VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {});",
+                r.seq,
+                r.at,
+                sql_text(Some(&r.actor)),
+                sql_text(Some(&r.action)),
+                sql_text(r.tenant.as_deref()),
+                sql_text(r.target.as_deref()),
+                sql_text(Some(&r.outcome)),
+                sql_text(Some(&serde_json::to_string(&r.detail).unwrap())),
+                sql_text(Some(&r.prev_hash)),
+                sql_text(r.key_id.as_deref()),
+                sql_text(Some(&r.hash)),
+            )
+        })
+        .collect()
+}
+
+/// The red team's attack: a record removed, the rest renumbered and the whole chain
+/// recomputed without the key. An unkeyed chain verified clean after this; the keyed one does
+/// not, whether the forger writes unkeyed records or keyed-looking ones under a guessed key.
+async fn removed_and_recomputed_chain_is_reported(h: &Harness) {
+    let original = append_n(h.log.as_ref(), 10).await;
+    h.drop_guards().await;
+    let mut forged: Vec<AuditRecord> = original.clone();
+    forged.remove(3);
+    let mut prev = ndf_store::GENESIS_HASH.to_owned();
+    for (i, record) in forged.iter_mut().enumerate() {
+        record.seq = i64::try_from(i).unwrap() + 1;
+        record.prev_hash.clone_from(&prev);
+        unkeyed_hash(record);
+        prev.clone_from(&record.hash);
+    }
+    h.exec(&format!("DELETE FROM ndf_audit; {}", insert_sql(&forged)))
+        .await
+        .unwrap();
+    let report = verified(h.log.as_ref()).await;
+    assert!(!report.is_clean(), "{report:?}");
+    assert_eq!(kinds(&report), [(9, ProblemKind::Unkeyed)], "{report:?}");
+    assert_eq!(report.legacy_records, 9);
+    // The same, keyed-looking: key_id kept, MACs under a guessed key.
+    let guessed = AuditKey::from_bytes([0x42; 32]);
+    let mut prev = ndf_store::GENESIS_HASH.to_owned();
+    for record in &mut forged {
+        record.key_id = Some(key().id().to_owned());
+        record.prev_hash.clone_from(&prev);
+        record.hash = record.compute_hash(&guessed).unwrap();
+        prev.clone_from(&record.hash);
+    }
+    h.exec(&format!("DELETE FROM ndf_audit; {}", insert_sql(&forged)))
+        .await
+        .unwrap();
+    let report = verified(h.log.as_ref()).await;
+    assert_eq!(report.problems.len(), 9, "{report:?}");
+    assert!(
+        report
+            .problems
+            .iter()
+            .all(|p| p.kind == ProblemKind::Edited),
+        "{report:?}"
+    );
+}
+
+/// Deleting the newest records leaves a valid shorter chain: only an anchor kept outside the
+/// database shows it; the anchor also catches a rewrite of the anchored record.
+async fn truncation_is_reported_against_an_anchor(h: &Harness) {
+    let records = append_n(h.log.as_ref(), 10).await;
+    let report = verified(h.log.as_ref()).await;
+    assert!(report.is_clean(), "{report:?}");
+    let head = report.head.clone().unwrap();
+    assert_eq!(
+        (head.seq, head.hash.as_str()),
+        (10, records[9].hash.as_str())
+    );
+    let token = ndf_store::anchor_token(&head, &key());
+    let anchor = ndf_store::parse_anchor(&token, &key()).unwrap();
+    let report = verified_with(h.log.as_ref(), &key(), std::slice::from_ref(&anchor)).await;
+    assert!(
+        report.is_clean() && report.anchors_checked == 1,
+        "{report:?}"
+    );
+    h.drop_guards().await;
+    h.exec("DELETE FROM ndf_audit WHERE seq >= 9")
+        .await
+        .unwrap();
+    // Without the anchor this cannot be seen (the documented limit).
+    let report = verified(h.log.as_ref()).await;
+    assert!(report.is_clean(), "{report:?}");
+    assert_eq!(report.head.as_ref().map(|h| h.seq), Some(8));
+    let report = verified_with(h.log.as_ref(), &key(), std::slice::from_ref(&anchor)).await;
+    assert_eq!(kinds(&report), [(10, ProblemKind::Truncated)], "{report:?}");
+    // Deleting everything is truncation too.
+    h.exec("DELETE FROM ndf_audit").await.unwrap();
+    let report = verified_with(h.log.as_ref(), &key(), std::slice::from_ref(&anchor)).await;
+    assert_eq!(kinds(&report), [(10, ProblemKind::Truncated)], "{report:?}");
+}
+
+/// A database written before the chain was keyed (rows without key_id, BLAKE3-chained) stays
+/// verifiable: reported as unsealed until the first keyed append, clean after it.
+async fn legacy_rows_stay_verifiable(h: &Harness) {
+    let mut legacy = Vec::new();
+    let mut prev = ndf_store::GENESIS_HASH.to_owned();
+    for i in 1..=4 {
+        let mut record = AuditRecord {
+            seq: i,
+            at: T0 + i,
+            actor: format!("key:k{i}"),
+            action: "job_read".into(),
+            tenant: Some("acme".into()),
+            target: None,
+            outcome: "ok".into(),
+            detail: json!({"n": i}),
+            prev_hash: prev.clone(),
+            key_id: None,
+            hash: String::new(),
+        };
+        unkeyed_hash(&mut record);
+        prev.clone_from(&record.hash);
+        legacy.push(record);
+    }
+    h.exec(&insert_sql(&legacy)).await.unwrap();
+    assert_eq!(everything(h.log.as_ref()).await, legacy);
+    let report = verified(h.log.as_ref()).await;
+    assert_eq!(kinds(&report), [(4, ProblemKind::Unkeyed)], "{report:?}");
+    let sealed = h.log.append(event(5), T0 + 5).await.unwrap();
+    assert_eq!((sealed.seq, sealed.prev_hash.as_str()), (5, prev.as_str()));
+    let report = verified(h.log.as_ref()).await;
+    assert!(report.is_clean(), "{report:?}");
+    assert_eq!((report.legacy_records, report.records_checked), (4, 5));
+    // Rewriting the legacy prefix now breaks the keyed link.
+    h.drop_guards().await;
+    let mut rewritten = legacy.clone();
+    rewritten[1].actor = "someone-else".into();
+    let mut prev = rewritten[0].hash.clone();
+    for record in &mut rewritten[1..] {
+        record.prev_hash.clone_from(&prev);
+        unkeyed_hash(record);
+        prev.clone_from(&record.hash);
+    }
+    h.exec(&format!(
+        "DELETE FROM ndf_audit WHERE seq <= 4; {}",
+        insert_sql(&rewritten)
+    ))
+    .await
+    .unwrap();
+    let report = verified(h.log.as_ref()).await;
+    assert_eq!(kinds(&report), [(4, ProblemKind::Edited)], "{report:?}");
+}
+
+/// Another key (another api_key_secret) reports every record as keyed with another key.
+async fn another_key_is_named(h: &Harness) {
+    append_n(h.log.as_ref(), 3).await;
+    let other = AuditKey::derive(b"some other api_key_secret").unwrap();
+    let report = verified_with(h.log.as_ref(), &other, &[]).await;
+    assert_eq!(
+        kinds(&report),
+        [
+            (1, ProblemKind::OtherKey),
+            (2, ProblemKind::OtherKey),
+            (3, ProblemKind::OtherKey)
+        ],
+        "{report:?}"
+    );
+    assert!(report.problems[0].detail.contains(key().id()), "{report:?}");
+}
+
+/// An append that fails (here: refused by a trigger the test adds) is recorded by the next
+/// one that succeeds, in the same chain; a log without a key refuses appends.
+async fn failed_append_is_recorded_by_the_next(h: &Harness) {
+    append_n(h.log.as_ref(), 2).await;
+    let refuse = match h.db {
+        Db::Sqlite { .. } => {
+            "CREATE TRIGGER refuse_some BEFORE INSERT ON ndf_audit WHEN NEW.actor = 'refuse-me' \
+             BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;"
+        }
+        Db::Postgres { .. } => {
+            "CREATE FUNCTION refuse_some() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+             IF NEW.actor = 'refuse-me' THEN RAISE EXCEPTION 'refused by the test'; END IF; \
+             RETURN NEW; END $$; \
+             CREATE TRIGGER refuse_some BEFORE INSERT ON ndf_audit FOR EACH ROW \
+             EXECUTE FUNCTION refuse_some();"
+        }
+    };
+    h.exec(refuse).await.unwrap();
+    for (i, action) in [
+        AuditAction::JobDeleted,
+        AuditAction::JobDeleted,
+        AuditAction::TenantErased,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let refused = AuditEvent::new("refuse-me", action, "ok");
+        let at = T0 + 10_000 + i64::try_from(i).unwrap();
+        assert!(h.log.append(refused, at).await.is_err());
+    }
+    // Still refused (the pending failure record is refused with it): kept for later.
+    let again = AuditEvent::new("refuse-me", AuditAction::JobRead, "ok");
+    assert!(h.log.append(again, T0 + 10_010).await.is_err());
+    let ok = h.log.append(event(3), T0 + 20_000).await.unwrap();
+    let all = everything(h.log.as_ref()).await;
+    assert_eq!(all.len(), 4, "{all:?}");
+    let failed = &all[2];
+    assert_eq!(
+        (failed.seq, failed.action.as_str(), failed.outcome.as_str()),
+        (3, "audit_append_failed", "failed")
+    );
+    assert_eq!(
+        failed.detail,
+        json!({"events": 4, "first_at": T0 + 10_000, "last_at": T0 + 10_010,
+               "actions": {"job_deleted": 2, "job_read": 1, "tenant_erased": 1}})
+    );
+    assert_eq!((ok.seq, &ok.prev_hash), (4, &failed.hash));
+    // Recorded once.
+    let next = h.log.append(event(4), T0 + 30_000).await.unwrap();
+    assert_eq!(next.seq, 5);
+    assert!(verified(h.log.as_ref()).await.is_clean());
+    // No key: every append is refused.
+    let keyless = ndf_store::open_audit_log(
+        h.url(),
+        &StoreOptions {
+            audit_key: None,
+            ..store_options()
+        },
+    )
+    .await
+    .unwrap();
+    assert!(matches!(
+        keyless.append(event(9), T0 + 40_000).await,
+        Err(ndf_store::StoreError::Invalid(_))
+    ));
+    assert_eq!(everything(h.log.as_ref()).await.len(), 5);
 }
 
 macro_rules! on_both_backends {
@@ -431,6 +704,11 @@ on_both_backends!(
     deleted_record_is_reported,
     reordered_records_are_reported,
     rewritten_and_rehashed_record_is_reported,
+    removed_and_recomputed_chain_is_reported,
+    truncation_is_reported_against_an_anchor,
+    legacy_rows_stay_verifiable,
+    another_key_is_named,
+    failed_append_is_recorded_by_the_next,
 );
 
 #[tokio::test]
