@@ -818,7 +818,8 @@ fn wait_job_done(http: &reqwest::blocking::Client, server: &Server, id: &str) ->
 /// would), then run `ndf audit verify` on it.
 fn verify_after(dir: &Path, name: &str, sql: &str) -> (bool, String) {
     let copy = support::scratch(name);
-    for f in ["ndf.db", "ndf.db-wal", "ndf.db-shm"] {
+    // The secret the audit chain's key is derived from travels with the copy.
+    for f in ["ndf.db", "ndf.db-wal", "ndf.db-shm", "api-key-secret"] {
         if dir.join(f).exists() {
             std::fs::copy(dir.join(f), copy.join(f)).unwrap();
         }

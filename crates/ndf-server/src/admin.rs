@@ -184,26 +184,42 @@ pub async fn erase_tenant(
     let mut erased = 0u64;
     // Bounded: at most 1,000 batches of 1,000 per call; the answer says whether more remain.
     let mut complete = false;
-    for _ in 0..1_000 {
-        let ids = s.jobs.tenant_job_ids(&tenant, 1_000).await?;
-        if ids.is_empty() {
-            complete = true;
-            break;
+    let erasing: Result<(), ApiError> = async {
+        for _ in 0..1_000 {
+            let ids = s.jobs.tenant_job_ids(&tenant, 1_000).await?;
+            if ids.is_empty() {
+                complete = true;
+                break;
+            }
+            for id in ids {
+                crate::api::erase_job(&s, id).await?;
+                erased += 1;
+            }
         }
-        for id in ids {
-            crate::api::erase_job(&s, id).await?;
-            erased += 1;
-        }
+        Ok(())
     }
+    .await;
     // Cached results are the tenant's data too (this replica's; others age theirs out).
     s.result_cache.purge_tenant(&tenant);
+    // Recorded whatever happened: an erasure that failed midway says how far it got.
+    let (outcome, detail) = match &erasing {
+        Ok(()) => (
+            "ok",
+            serde_json::json!({ "jobs_erased": erased, "complete": complete }),
+        ),
+        Err(e) => (
+            "failed",
+            serde_json::json!({ "jobs_erased": erased, "complete": false, "error": e.code() }),
+        ),
+    };
     crate::audit::record(
         &s,
-        AuditEvent::new(p.actor(), AuditAction::TenantErased, "ok")
+        AuditEvent::new(p.actor(), AuditAction::TenantErased, outcome)
             .tenant(&tenant)
-            .detail(serde_json::json!({ "jobs_erased": erased, "complete": complete })),
+            .detail(detail),
     )
     .await;
+    erasing?;
     Ok(Json(
         serde_json::json!({ "tenant": tenant, "jobs_erased": erased, "complete": complete }),
     ))

@@ -1112,33 +1112,48 @@ pub async fn delete_job(
 ) -> Result<Response, ApiError> {
     let id = parse_id(&id)?;
     let before = own_job(&s, &caller, id).await?;
-    crate::audit::record(
-        &s,
-        ndf_store::AuditEvent::new(actor_of(&caller), ndf_store::AuditAction::JobDeleted, "ok")
-            .tenant(&before.tenant)
-            .target(format!("job:{id}")),
-    )
-    .await;
-    let active = matches!(before.state, JobState::Queued | JobState::Running);
-    let after = if active {
-        s.jobs.cancel(id, now_millis()).await?
-    } else {
-        None
-    };
-    s.cancel_local(id);
-    s.blobs.delete(&AppState::input_key(id)).await?;
-    s.blobs.delete(&AppState::result_key(id)).await?;
-    match after {
-        Some(job) if job.state == JobState::Cancelled => {
-            // The row stays visible as cancelled; its data key goes now (crypto-shredding).
-            s.jobs.set_data_key(id, &[]).await?;
-            Ok((StatusCode::OK, Json(JobView::of(&job))).into_response())
-        }
-        _ => {
-            s.jobs.delete(id).await?;
-            Ok(StatusCode::NO_CONTENT.into_response())
+    let deleted: Result<(Response, &'static str), ApiError> = async {
+        let active = matches!(before.state, JobState::Queued | JobState::Running);
+        let after = if active {
+            s.jobs.cancel(id, now_millis()).await?
+        } else {
+            None
+        };
+        s.cancel_local(id);
+        s.blobs.delete(&AppState::input_key(id)).await?;
+        s.blobs.delete(&AppState::result_key(id)).await?;
+        match after {
+            Some(job) if job.state == JobState::Cancelled => {
+                // The row stays visible as cancelled; its data key goes now (crypto-shredding).
+                s.jobs.set_data_key(id, &[]).await?;
+                let view = (StatusCode::OK, Json(JobView::of(&job))).into_response();
+                Ok((view, "cancelled"))
+            }
+            _ => {
+                s.jobs.delete(id).await?;
+                Ok((StatusCode::NO_CONTENT.into_response(), "deleted"))
+            }
         }
     }
+    .await;
+    // Recorded after the fact, with what happened: a deletion that failed is not "ok".
+    let (outcome, detail) = match &deleted {
+        Ok((_, result)) => ("ok", serde_json::json!({ "result": result })),
+        Err(e) => ("failed", serde_json::json!({ "error": e.code() })),
+    };
+    crate::audit::record(
+        &s,
+        ndf_store::AuditEvent::new(
+            actor_of(&caller),
+            ndf_store::AuditAction::JobDeleted,
+            outcome,
+        )
+        .tenant(&before.tenant)
+        .target(format!("job:{id}"))
+        .detail(detail),
+    )
+    .await;
+    deleted.map(|(response, _)| response)
 }
 
 /// Liveness: the process answers.

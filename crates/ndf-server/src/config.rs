@@ -61,6 +61,9 @@ pub struct Config {
     pub retention_ms: u64,
     /// How often the retention sweeper runs, in milliseconds.
     pub sweep_interval_ms: u64,
+    /// How often a replica logs the audit log's head as an anchor (`ndf audit verify
+    /// --anchor`), in milliseconds, when it changed; 0 = only at start and at shutdown.
+    pub audit_anchor_interval_ms: u64,
     /// How often an idle job consumer polls the store, in milliseconds.
     pub poll_interval_ms: u64,
     /// Secret signing webhook deliveries (HMAC-SHA256). Redacted in output.
@@ -140,6 +143,7 @@ impl Default for Config {
             max_attempts: 3,
             retention_ms: 7 * 24 * 3600 * 1000,
             sweep_interval_ms: 60_000,
+            audit_anchor_interval_ms: 60_000,
             poll_interval_ms: 250,
             webhook_secret: None,
             webhook_allow_hosts: Vec::new(),
@@ -243,6 +247,7 @@ impl Config {
             "max_attempts" => self.max_attempts = num(value)?,
             "retention_ms" => self.retention_ms = num(value)?,
             "sweep_interval_ms" => self.sweep_interval_ms = num(value)?,
+            "audit_anchor_interval_ms" => self.audit_anchor_interval_ms = num(value)?,
             "poll_interval_ms" => self.poll_interval_ms = num(value)?,
             "webhook_secret" => self.webhook_secret = opt(value),
             "webhook_allow_hosts" => {

@@ -126,7 +126,9 @@ pub async fn build_state(
     if config.store.is_none() || config.blobs.is_none() {
         std::fs::create_dir_all(&config.data_dir)?;
     }
-    let so = store_options(&config);
+    let mut so = store_options(&config);
+    // The audit chain's key, never in the database (an external store needs api_key_secret).
+    so.audit_key = Some(audit::chain_key(&config)?);
     let ndf_store::Databases { jobs, keys, audit } =
         ndf_store::open_databases(&config.store_url(), &so).await?;
     let blobs = ndf_store::open_blob_store(&config.blobs_url(), &so).await?;
@@ -337,6 +339,7 @@ fn spawn_background(
         state.clone(),
         stop.clone(),
     )));
+    tasks.push(tokio::spawn(audit::run_anchor(state.clone(), stop.clone())));
     tasks
 }
 
