@@ -252,10 +252,28 @@ fn finished_job(http: &reqwest::blocking::Client, server: &Server, key: &str) ->
     }
 }
 
-fn info_log() -> Opts {
-    let mut opts = Opts::set(&[("workers", "1")]);
+/// A server logging at info (anchors are info lines), anchoring every `interval_ms`.
+fn info_log(interval_ms: &str) -> Opts {
+    let mut opts = Opts::set(&[("workers", "1"), ("audit_anchor_interval_ms", interval_ms)]);
     opts.env.push(("NDF_LOG".into(), "info".into()));
     opts
+}
+
+/// Waits (up to 30 s) until `server` logged an anchor of `seq` or later; returns them all.
+fn wait_anchor(server: &Server, seq: i64) -> Vec<String> {
+    let start = Instant::now();
+    loop {
+        let anchors = anchors_in(&server.stdout_text());
+        if anchors.iter().any(|a| anchor_seq(a) >= seq) {
+            return anchors;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "no anchor of seq {seq} logged: {anchors:?}\n{}",
+            server.stdout_text()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 #[test]
@@ -263,7 +281,14 @@ fn tampering_and_truncation_are_reported() {
     for backend in support::backends("audit_tamper") {
         let name = backend.name();
         let key = create_key(&backend, "acme", &["extract", "jobs:read", "jobs:write"]);
-        let mut server = Server::serve(&backend, info_log());
+        // Anchors only at start and at shutdown.
+        let mut server = Server::serve(&backend, info_log("0"));
+        // At start: the head is the service's start record (after the key's, seq 1).
+        let at_start = wait_anchor(&server, 2);
+        assert_eq!(
+            at_start.iter().map(|a| anchor_seq(a)).collect::<Vec<_>>(),
+            [2]
+        );
         let http = client();
         let id = finished_job(&http, &server, &key);
         let r = http
@@ -278,20 +303,10 @@ fn tampering_and_truncation_are_reported() {
             .send()
             .unwrap();
         assert_eq!(r.status(), 204);
-        // The service logs its head as an anchor (at start, periodically, at shutdown).
-        let start = Instant::now();
-        while anchors_in(&server.stdout_text()).is_empty() {
-            assert!(
-                start.elapsed() < Duration::from_secs(30),
-                "{name}: no anchor logged:\n{}",
-                server.stdout_text()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        // At shutdown: the head after the deletion (seq 5: key, start, created, read,
+        // deleted), logged before the process exits.
         server.terminate(Duration::from_secs(30));
-        // The reader of its output catches up with the exit.
-        std::thread::sleep(Duration::from_millis(200));
-        let logged = anchors_in(&server.stdout_text());
+        let logged = wait_anchor(&server, 5);
         let anchor = logged.last().expect("an anchor").clone();
 
         let records = export(&backend);
@@ -383,7 +398,7 @@ fn failed_appends_deletions_and_erasures_are_recorded() {
         let name = backend.name();
         let key = create_key(&backend, "acme", &["extract", "jobs:read", "jobs:write"]);
         let admin = create_key(&backend, "ops", &["admin"]);
-        let server = Server::serve(&backend, Opts::set(&[("workers", "1")]));
+        let server = Server::serve(&backend, info_log("100"));
         let http = client();
         let first = finished_job(&http, &server, &key);
         let second = finished_job(&http, &server, &key);
@@ -481,6 +496,12 @@ fn failed_appends_deletions_and_erasures_are_recorded() {
         let ok_erasure = ok_erasure.unwrap_or_else(|| panic!("{name}: {records:?}"));
         assert_eq!(ok_erasure.detail["complete"], true, "{name}");
         let (code, report, err) = verify(&backend, &[]);
+        assert_eq!(code, 0, "{name}: {report}\n{err}");
+        // While it runs, the service anchors the head as it changes (every 100 ms here).
+        let head = records.last().map(|r| r.seq).unwrap_or_default();
+        let anchors = wait_anchor(&server, head);
+        assert!(anchors.len() >= 3, "{name}: {anchors:?}");
+        let (code, report, err) = verify(&backend, &["--anchor", anchors.last().unwrap()]);
         assert_eq!(code, 0, "{name}: {report}\n{err}");
         drop(server);
     }
@@ -607,4 +628,54 @@ fn export_streams_everything_and_survives_a_closed_pipe() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+}
+
+#[test]
+fn an_external_store_without_api_key_secret_refuses_to_start() {
+    let Some(Backend::Scaled {
+        store,
+        blobs,
+        s3_env,
+    }) = support::scaled("audit_nokey")
+    else {
+        // `scaled` panics instead when NDF_REQUIRE_SERVICES=1 (the test command).
+        return;
+    };
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ndf"));
+    cmd.args([
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--store",
+        &store,
+        "--blobs",
+        &blobs,
+    ]);
+    for (k, v) in &s3_env {
+        if k != "NDF_API_KEY_SECRET" {
+            cmd.env(k, v);
+        }
+    }
+    cmd.env_remove("NDF_API_KEY_SECRET");
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn ndf");
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if start.elapsed() > Duration::from_secs(60) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("ndf serve without api_key_secret did not refuse to start");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let err = text(&child.wait_with_output().unwrap().stderr);
+    assert!(!status.success(), "{err}");
+    assert!(err.contains("api_key_secret"), "{err}");
 }
