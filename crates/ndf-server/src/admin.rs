@@ -224,3 +224,5 @@ pub async fn erase_tenant(
         serde_json::json!({ "tenant": tenant, "jobs_erased": erased, "complete": complete }),
     ))
 }
+    // This replica stops accepting it at once (others within auth::CACHE_TTL).
+    s.auth.evict(&id);

@@ -14,6 +14,7 @@ use std::time::Duration;
 use ndf_store::{AuditAction, AuditEvent, AuditKey, ChainHead};
 use tokio::sync::watch;
 
+use crate::auth_limit::Source;
 use crate::config::{Config, ConfigError};
 use crate::util::now_millis;
 use crate::{AppState, ServerError};
@@ -120,12 +121,67 @@ pub async fn record(state: &AppState, event: AuditEvent) {
     }
 }
 
-/// A refused request: no key, a bad key, or a missing scope.
-pub async fn record_auth_failure(state: &AppState, route: &str, code: &'static str) {
+/// A refused request (no key, a bad key, a missing scope, a Host open mode does not serve)
+/// from `source`. Aggregated ([`crate::auth_limit`]): only the first refusal of a source in
+/// each window is written now (within the per-window cap); the others are counted into the
+/// window's summary, written by [`flush_auth_failures`]. `strike`: it counts toward the
+/// source's limit (not 403s: the key was valid).
+pub async fn record_auth_failure(
+    state: &AppState,
+    source: Source,
+    actor: &str,
+    route: &str,
+    code: &'static str,
+    strike: bool,
+) {
+    if !state
+        .auth
+        .failures
+        .failure(source, std::time::Instant::now(), strike)
+    {
+        return;
+    }
     record(
         state,
-        AuditEvent::new("anonymous", AuditAction::AuthFailed, "denied")
-            .detail(serde_json::json!({ "route": route, "code": code })),
+        AuditEvent::new(actor, AuditAction::AuthFailed, "denied").detail(serde_json::json!({
+            "source": source.to_string(),
+            "route": route,
+            "code": code,
+            "failures": 1,
+            "throttled": 0,
+        })),
     )
     .await;
+}
+
+/// Write the summaries of failure windows that closed (all of them when `all`, at shutdown):
+/// one `auth_failed` record per source and window with the number of further refusals
+/// (`failures`) and of 429 answers (`throttled`), and one record per window for what the cap
+/// left out (`source: "*"`, `records_folded`).
+pub async fn flush_auth_failures(state: &AppState, all: bool) {
+    let window_ms = u64::try_from(state.auth.failures.limits().window.as_millis()).unwrap_or(0);
+    for s in state.auth.failures.take(std::time::Instant::now(), all) {
+        let detail = match s.source {
+            Some(source) => serde_json::json!({
+                "source": source.to_string(),
+                "summary": true,
+                "window_ms": window_ms,
+                "failures": s.failures,
+                "throttled": s.throttled,
+            }),
+            None => serde_json::json!({
+                "source": "*",
+                "summary": true,
+                "window_ms": window_ms,
+                "failures": s.failures,
+                "throttled": s.throttled,
+                "records_folded": s.folded,
+            }),
+        };
+        record(
+            state,
+            AuditEvent::new("anonymous", AuditAction::AuthFailed, "denied").detail(detail),
+        )
+        .await;
+    }
 }

@@ -85,6 +85,9 @@ pub struct Config {
     pub admin_listen: String,
     /// Longest CPU profile the admin listener takes, in seconds.
     pub admin_max_profile_seconds: u64,
+    /// Let `admin_listen` be an unspecified (`0.0.0.0`, `::`) or public address; without it
+    /// the service refuses to start on one (loopback and private ranges are allowed).
+    pub admin_listen_allow_public: bool,
     /// PEM certificate chain of the API listener; with `tls_key_file`, the API speaks TLS 1.2/1.3
     /// only (files reloaded when they change).
     pub tls_cert_file: Option<PathBuf>,
@@ -101,6 +104,20 @@ pub struct Config {
     pub rate_limit_key_per_minute: u64,
     /// Requests per minute per tenant (0 = unlimited), shared by all replicas.
     pub rate_limit_tenant_per_minute: u64,
+    /// Failed authentications (401) a source may have per `auth_failure_window_ms` before its
+    /// requests get 429 without being checked (0 = no limit); per replica.
+    pub auth_failure_limit: u32,
+    /// The window of `auth_failure_limit` and of the aggregation of `auth_failed` audit
+    /// records, in milliseconds.
+    pub auth_failure_window_ms: u64,
+    /// Most `auth_failed` audit records a replica writes per window; further failures are
+    /// counted into one summary record per window.
+    pub auth_failure_audit_max: u32,
+    /// Most sources a replica tracks at once; failures of further sources share one bucket.
+    pub auth_failure_max_sources: usize,
+    /// Proxies (IP addresses or CIDR ranges) whose `X-Forwarded-For` names the source of a
+    /// request for failed-authentication limits; empty = the peer address is the source.
+    pub trusted_proxies: Vec<String>,
     /// Master key ring for encryption at rest (`NDF_MASTER_KEY`; lines `id:<64 hex>`, the last
     /// or `current=` one current); redacted.
     pub master_key: Option<String>,
@@ -153,6 +170,7 @@ impl Default for Config {
             memory_limit_bytes: 0,
             admin_listen: String::new(),
             admin_max_profile_seconds: 60,
+            admin_listen_allow_public: false,
             tls_cert_file: None,
             tls_key_file: None,
             tls_client_ca_file: None,
@@ -160,6 +178,11 @@ impl Default for Config {
             insecure_no_auth: false,
             rate_limit_key_per_minute: 6_000,
             rate_limit_tenant_per_minute: 12_000,
+            auth_failure_limit: 20,
+            auth_failure_window_ms: 60_000,
+            auth_failure_audit_max: 100,
+            auth_failure_max_sources: 10_000,
+            trusted_proxies: Vec::new(),
             master_key: None,
             master_key_file: None,
             allow_unencrypted: false,
@@ -264,6 +287,7 @@ impl Config {
             "memory_limit_bytes" => self.memory_limit_bytes = num(value)?,
             "admin_listen" => self.admin_listen = value.trim().to_owned(),
             "admin_max_profile_seconds" => self.admin_max_profile_seconds = num(value)?,
+            "admin_listen_allow_public" => self.admin_listen_allow_public = flag(value)?,
             "tls_cert_file" => self.tls_cert_file = opt(value).map(PathBuf::from),
             "tls_key_file" => self.tls_key_file = opt(value).map(PathBuf::from),
             "tls_client_ca_file" => self.tls_client_ca_file = opt(value).map(PathBuf::from),
@@ -271,6 +295,18 @@ impl Config {
             "insecure_no_auth" => self.insecure_no_auth = flag(value)?,
             "rate_limit_key_per_minute" => self.rate_limit_key_per_minute = num(value)?,
             "rate_limit_tenant_per_minute" => self.rate_limit_tenant_per_minute = num(value)?,
+            "auth_failure_limit" => self.auth_failure_limit = num(value)?,
+            "auth_failure_window_ms" => self.auth_failure_window_ms = num(value)?,
+            "auth_failure_audit_max" => self.auth_failure_audit_max = num(value)?,
+            "auth_failure_max_sources" => self.auth_failure_max_sources = num(value)?,
+            "trusted_proxies" => {
+                self.trusted_proxies = value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect();
+            }
             "master_key" => self.master_key = opt(value),
             "master_key_file" => self.master_key_file = opt(value).map(PathBuf::from),
             "allow_unencrypted" => self.allow_unencrypted = flag(value)?,
@@ -326,6 +362,21 @@ impl Config {
         }
         if self.admin_max_profile_seconds == 0 || self.admin_max_profile_seconds > 3600 {
             return bad("admin_max_profile_seconds must be between 1 and 3600");
+        }
+        if !(1_000..=86_400_000).contains(&self.auth_failure_window_ms) {
+            return bad("auth_failure_window_ms must be between 1000 and 86400000");
+        }
+        if self.auth_failure_max_sources == 0 || self.auth_failure_max_sources > 1_000_000 {
+            return bad("auth_failure_max_sources must be between 1 and 1000000");
+        }
+        if let Some(p) = self
+            .trusted_proxies
+            .iter()
+            .find(|p| crate::auth_limit::parse_cidr(p).is_none())
+        {
+            return Err(ConfigError(format!(
+                "trusted_proxies: {p:?} is not an IP address or CIDR range"
+            )));
         }
         Ok(())
     }

@@ -15,6 +15,7 @@ pub mod api;
 pub mod at_rest;
 pub mod audit;
 pub mod auth;
+pub mod auth_limit;
 pub mod cache;
 pub mod config;
 mod jobs;
@@ -123,6 +124,7 @@ pub async fn build_state(
     options: &ServeOptions,
 ) -> Result<Arc<AppState>, ServerError> {
     config.validate()?;
+    check_admin_listen(&config)?;
     if config.store.is_none() || config.blobs.is_none() {
         std::fs::create_dir_all(&config.data_dir)?;
     }
@@ -140,9 +142,24 @@ pub async fn build_state(
     let authenticator = auth::Authenticator::new(
         keys.clone(),
         api_key_secret(&config)?,
-        listen_loopback || config.insecure_no_auth,
-        config.rate_limit_key_per_minute,
-        config.rate_limit_tenant_per_minute,
+        auth::AuthOptions {
+            open_allowed: listen_loopback || config.insecure_no_auth,
+            // A gateway in front (--insecure-no-auth) sets the Host to its own name.
+            check_host: !config.insecure_no_auth,
+            key_rate_per_minute: config.rate_limit_key_per_minute,
+            tenant_rate_per_minute: config.rate_limit_tenant_per_minute,
+            failures: auth_limit::FailureLimits {
+                limit: config.auth_failure_limit,
+                window: Duration::from_millis(config.auth_failure_window_ms),
+                audit_max: config.auth_failure_audit_max,
+                max_sources: config.auth_failure_max_sources,
+            },
+            trusted_proxies: config
+                .trusted_proxies
+                .iter()
+                .filter_map(|p| auth_limit::parse_cidr(p))
+                .collect(),
+        },
     );
     let mut env = options.child_env.clone();
     env.push((
@@ -268,6 +285,43 @@ pub fn admin_router(state: Arc<AppState>) -> Router {
         .merge(ndf_admin::router(options))
 }
 
+/// Refuse an admin listener (unauthenticated: profiles, heap) on an unspecified or public
+/// address unless `admin_listen_allow_public`; allow loopback, and private ranges with a log
+/// line.
+fn check_admin_listen(config: &Config) -> Result<(), ServerError> {
+    if config.admin_listen.is_empty() {
+        return Ok(());
+    }
+    let addr: SocketAddr = config.admin_listen.parse().map_err(|_| {
+        config::ConfigError(format!(
+            "bad admin_listen address {:?}",
+            config.admin_listen
+        ))
+    })?;
+    match auth::admin_address_class(addr.ip()) {
+        Some(true) => {}
+        Some(false) => tracing::warn!(
+            %addr,
+            "the admin listener (unauthenticated: profiles, heap) is on a private address: \
+             every host of that network can reach it"
+        ),
+        None if config.admin_listen_allow_public => tracing::warn!(
+            %addr,
+            "the admin listener (unauthenticated: profiles, heap) is on an unspecified or \
+             public address (admin_listen_allow_public)"
+        ),
+        None => {
+            return Err(config::ConfigError(format!(
+                "refusing admin_listen {addr}: the admin listener is unauthenticated, so it \
+                 binds only to loopback or a private address (10/8, 172.16/12, 192.168/16, \
+                 100.64/10, fc00::/7); set admin_listen_allow_public=true to force it"
+            ))
+            .into());
+        }
+    }
+    Ok(())
+}
+
 /// Start the admin listener if configured; it stops when `stop` turns true.
 async fn spawn_admin(
     state: &Arc<AppState>,
@@ -365,22 +419,22 @@ pub async fn serve(
         None => None,
     };
     let state = build_state(config, &options).await?;
-    // Open (no keys) only on loopback or when explicitly told so.
-    if !auth::is_loopback(&listen)
-        && !state.config.insecure_no_auth
-        && !state.auth.keys_exist().await.unwrap_or(false)
-    {
+    // Open (no keys) only on loopback or when explicitly told so, and only while the store
+    // has never held a key; the mode is logged here and at every change (auth::run_watch).
+    let ever = state
+        .auth
+        .keys_ever_existed()
+        .await
+        .map_err(|e| std::io::Error::other(format!("reading the API keys' state: {e}")))?;
+    if !ever && !auth::is_loopback(&listen) && !state.config.insecure_no_auth {
         return Err(config::ConfigError(format!(
-            "refusing to serve {listen} without authentication: create an API key              (ndf keys create) or pass --insecure-no-auth"
+            "refusing to serve {listen} without authentication: create an API key \
+             (ndf keys create) or pass --insecure-no-auth"
         ))
         .into());
     }
-    if state.auth.keys_exist().await.unwrap_or(true) {
-        tracing::info!("API keys required");
-    } else if state.config.insecure_no_auth && !auth::is_loopback(&listen) {
+    if state.config.insecure_no_auth && !ever {
         tracing::warn!(%listen, "serving WITHOUT authentication (--insecure-no-auth)");
-    } else {
-        tracing::warn!(%listen, "no API keys exist: serving without authentication on loopback");
     }
     audit::record(
         &state,
@@ -398,6 +452,10 @@ pub async fn serve(
     let (stop_tx, stop_rx) = watch::channel(false);
     let (grace_tx, grace_rx) = watch::channel(false);
     let mut tasks = spawn_background(&state, state.config.process_jobs, &stop_rx, &grace_rx);
+    tasks.push(tokio::spawn(auth::run_watch(
+        state.clone(),
+        stop_rx.clone(),
+    )));
     tasks.extend(spawn_admin(&state, &stop_rx).await?);
 
     let grace = Duration::from_millis(state.config.shutdown_grace_ms);
@@ -430,11 +488,15 @@ pub async fn serve(
             let listener = listener.into_std()?;
             let server = axum_server::from_tcp_rustls(listener, rustls_config)?
                 .handle(handle)
-                .serve(app.into_make_service());
+                .serve(app.into_make_service_with_connect_info::<SocketAddr>());
             tokio::spawn(server)
         }
         _ => {
-            let server = axum::serve(listener, app).with_graceful_shutdown(signal);
+            let server = axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(signal);
             tokio::spawn(async move { server.await })
         }
     };
@@ -457,6 +519,8 @@ pub async fn serve(
         let _ = t.await;
     }
     grace_timer.abort();
+    // Failures counted since the last summary are written before the replica goes.
+    audit::flush_auth_failures(&state, true).await;
     state.pool.shutdown(Duration::from_secs(1)).await;
     tracing::info!("stopped");
     Ok(())

@@ -60,6 +60,12 @@ pub enum ApiCode {
     QueueFull,
     /// 429 `rate_limited`: the key or its tenant is over its request rate; see Retry-After.
     RateLimited,
+    /// 429 `too_many_auth_failures`: this source failed authentication too often; see
+    /// Retry-After.
+    TooManyAuthFailures,
+    /// 421 `misdirected_request`: open mode serves only `localhost`, `127.0.0.1` and `[::1]`
+    /// Host names (DNS rebinding).
+    MisdirectedRequest,
     /// 503 `overloaded`: every extraction worker is busy and the wait queue is full.
     Overloaded,
     /// 503 `draining`: the replica is shutting down.
@@ -89,6 +95,8 @@ impl ApiCode {
         ApiCode::NotPdf,
         ApiCode::QueueFull,
         ApiCode::RateLimited,
+        ApiCode::TooManyAuthFailures,
+        ApiCode::MisdirectedRequest,
         ApiCode::Overloaded,
         ApiCode::Draining,
         ApiCode::StoreUnavailable,
@@ -151,6 +159,16 @@ impl ApiCode {
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate_limited",
                 "Too many requests for this key or tenant",
+            ),
+            ApiCode::TooManyAuthFailures => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_auth_failures",
+                "Too many failed authentications from this source",
+            ),
+            ApiCode::MisdirectedRequest => (
+                StatusCode::MISDIRECTED_REQUEST,
+                "misdirected_request",
+                "This Host is not served without an API key",
             ),
             ApiCode::Overloaded => (
                 StatusCode::SERVICE_UNAVAILABLE,

@@ -52,6 +52,9 @@ pub trait KeyStore: Send + Sync + std::fmt::Debug + 'static {
     async fn revoke_key(&self, id: &str, now: Millis) -> Result<bool, StoreError>;
     /// Number of keys not revoked.
     async fn active_key_count(&self) -> Result<u64, StoreError>;
+    /// Number of keys ever created, revoked ones included (revoked keys stay in the table):
+    /// whether this store has ever required keys.
+    async fn key_count_ever(&self) -> Result<u64, StoreError>;
     /// Add one to the counter of `bucket` in the window starting at `window_start` and return
     /// the new count (atomic across replicas); the counter may be purged after `expires_at`.
     async fn count_hit(
@@ -161,6 +164,14 @@ macro_rules! impl_key_store {
                 .fetch_one(&self.pool)
                 .await
                 .map_err(db)?;
+                Ok(u64::try_from(n).unwrap_or(0))
+            }
+
+            async fn key_count_ever(&self) -> Result<u64, StoreError> {
+                let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM ndf_api_keys")
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(db)?;
                 Ok(u64::try_from(n).unwrap_or(0))
             }
 

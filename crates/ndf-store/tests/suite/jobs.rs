@@ -1068,3 +1068,6 @@ macro_rules! for_each_job_test {
         );
     };
 }
+    assert_eq!(keys.key_count_ever().await.unwrap(), 0);
+    // Revoked keys stay: the store remembers that keys were required.
+    assert_eq!(keys.key_count_ever().await.unwrap(), 1);
