@@ -4,6 +4,11 @@
 //! directory: readers see the old or the new value, never a torn one, and a crash leaves at
 //! most a stray temp file (swept on open once it is an hour old). Keys are validated, so no
 //! path escapes `DIR`.
+//!
+//! A delete also removes the directories it leaves empty, up to (not including) `DIR`: a
+//! deleted job leaves no `jobs/<id>/` behind. Race-safe with concurrent puts: a directory is
+//! only removed while empty (`rmdir` refuses otherwise), and a put whose directory vanished
+//! between creating it and renaming into it creates it again (bounded retries).
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -13,7 +18,7 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 use bytes::Bytes;
 
-use crate::error::{StoreError, io};
+use crate::error::{StoreError, io, join};
 use crate::{BlobStore, validate_key};
 
 const TMP_DIR: &str = ".tmp";
@@ -21,6 +26,8 @@ const TMP_DIR: &str = ".tmp";
 const STALE_TMP: Duration = Duration::from_secs(3600);
 /// Bound on the startup sweep of leftovers.
 const MAX_SWEEP: usize = 10_000;
+/// A put retries this often when a concurrent delete removes its (then empty) directory.
+const MAX_PUT_RETRIES: usize = 8;
 
 /// [`BlobStore`] on a local directory.
 #[derive(Debug, Clone)]
@@ -39,12 +46,12 @@ impl DirBlobStore {
         let root = PathBuf::from(dir);
         let tmp = root.join(TMP_DIR);
         tokio::task::spawn_blocking(move || -> Result<(), StoreError> {
-            std::fs::create_dir_all(&tmp).map_err(|e| io("creating the blob directory", &e))?;
+            std::fs::create_dir_all(&tmp).map_err(|e| io("creating the blob directory", e))?;
             sweep_stale(&tmp);
             Ok(())
         })
         .await
-        .map_err(|e| StoreError::Backend(format!("blob open task: {e}")))??;
+        .map_err(|e| join("blob open task", e))??;
         Ok(Self {
             root: Arc::new(root),
             max_bytes,
@@ -83,9 +90,9 @@ fn get_blocking(path: &Path, max: u64) -> Result<Option<Bytes>, StoreError> {
         Ok(file) => file,
         // A directory (a prefix of other keys) is not a blob either.
         Err(e) if matches!(e.kind(), K::NotFound | K::NotADirectory) => return Ok(None),
-        Err(e) => return Err(io("reading blob", &e)),
+        Err(e) => return Err(io("reading blob", e)),
     };
-    let meta = file.metadata().map_err(|e| io("reading blob", &e))?;
+    let meta = file.metadata().map_err(|e| io("reading blob", e))?;
     if meta.is_dir() {
         return Ok(None);
     }
@@ -96,7 +103,7 @@ fn get_blocking(path: &Path, max: u64) -> Result<Option<Bytes>, StoreError> {
     let mut data = Vec::with_capacity(capacity);
     file.take(max.saturating_add(1))
         .read_to_end(&mut data)
-        .map_err(|e| io("reading blob", &e))?;
+        .map_err(|e| io("reading blob", e))?;
     crate::check_blob_size(data.len() as u64, max)?;
     Ok(Some(Bytes::from(data)))
 }
@@ -105,7 +112,6 @@ fn put_blocking(root: &Path, path: &Path, data: &[u8]) -> Result<(), StoreError>
     let parent = path
         .parent()
         .ok_or_else(|| StoreError::Invalid("blob key has no parent directory".into()))?;
-    std::fs::create_dir_all(parent).map_err(|e| io("creating the blob's directory", &e))?;
     let tmp = root
         .join(TMP_DIR)
         .join(uuid::Uuid::now_v7().simple().to_string());
@@ -114,15 +120,47 @@ fn put_blocking(root: &Path, path: &Path, data: &[u8]) -> Result<(), StoreError>
         file.write_all(data)?;
         file.sync_all()?;
         drop(file);
-        std::fs::rename(&tmp, path)?;
-        // Make the rename itself durable.
+        rename_into(&tmp, parent, path)?;
+        // Make the rename itself durable (the directory cannot vanish now: it is not empty).
         std::fs::File::open(parent)?.sync_all()
     })();
     if let Err(e) = written {
         let _ = std::fs::remove_file(&tmp);
-        return Err(io("writing blob", &e));
+        return Err(io("writing blob", e));
     }
     Ok(())
+}
+
+/// Creates `parent` and renames `tmp` to `path` inside it; a concurrent delete may remove the
+/// directory (or one of its parents) while it is still empty, which shows as `NotFound`:
+/// create it again, a bounded number of times.
+fn rename_into(tmp: &Path, parent: &Path, path: &Path) -> std::io::Result<()> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let done = std::fs::create_dir_all(parent).and_then(|()| std::fs::rename(tmp, path));
+        match done {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && attempt < MAX_PUT_RETRIES => {}
+            other => return other,
+        }
+    }
+}
+
+/// Removes the directories above `path` that are empty, deepest first, stopping below `root`
+/// or at the first one that is not empty (or already gone, or not removable).
+async fn prune_empty_parents(root: &Path, path: &Path) {
+    let mut dir = path.parent();
+    // Bounded by the key's segments (a key has at most 256 of them).
+    for _ in 0..=crate::MAX_KEY_LEN / 2 {
+        let Some(d) = dir.filter(|d| *d != root && d.starts_with(root)) else {
+            return;
+        };
+        // rmdir fails on a directory that is not empty: a concurrent put keeps its directory.
+        if tokio::fs::remove_dir(d).await.is_err() {
+            return;
+        }
+        dir = d.parent();
+    }
 }
 
 #[async_trait]
@@ -133,7 +171,7 @@ impl BlobStore for DirBlobStore {
         let root = Arc::clone(&self.root);
         tokio::task::spawn_blocking(move || put_blocking(&root, &path, &data))
             .await
-            .map_err(|e| StoreError::Backend(format!("blob write task: {e}")))?
+            .map_err(|e| join("blob write task", e))?
     }
 
     async fn get(&self, key: &str) -> Result<Option<Bytes>, StoreError> {
@@ -141,7 +179,7 @@ impl BlobStore for DirBlobStore {
         let max = self.max_bytes;
         tokio::task::spawn_blocking(move || get_blocking(&path, max))
             .await
-            .map_err(|e| StoreError::Backend(format!("blob read task: {e}")))?
+            .map_err(|e| join("blob read task", e))?
     }
 
     async fn delete(&self, key: &str) -> Result<(), StoreError> {
@@ -149,28 +187,28 @@ impl BlobStore for DirBlobStore {
         match tokio::fs::symlink_metadata(&path).await {
             Ok(meta) if meta.is_dir() => return Ok(()),
             Ok(_) => {}
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
-                ) =>
-            {
+            // Already gone: its directory may still be an empty leftover.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                prune_empty_parents(&self.root, &path).await;
                 return Ok(());
             }
-            Err(e) => return Err(io("deleting blob", &e)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => return Ok(()),
+            Err(e) => return Err(io("deleting blob", e)),
         }
         match tokio::fs::remove_file(&path).await {
-            Ok(()) => Ok(()),
+            Ok(()) => {}
             // Another replica deleted it first.
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(io("deleting blob", &e)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io("deleting blob", e)),
         }
+        prune_empty_parents(&self.root, &path).await;
+        Ok(())
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
         let meta = tokio::fs::metadata(self.root.join(TMP_DIR))
             .await
-            .map_err(|e| io("blob directory", &e))?;
+            .map_err(|e| io("blob directory", e))?;
         if meta.is_dir() {
             Ok(())
         } else {

@@ -16,7 +16,7 @@ use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::path::Path;
 use object_store::{ClientConfigKey, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig};
 
-use crate::error::{StoreError, object};
+use crate::error::{Detail, StoreError, object};
 use crate::types::StoreOptions;
 use crate::{BlobStore, redact_url, validate_key};
 
@@ -41,7 +41,7 @@ impl fmt::Debug for S3BlobStore {
 fn parse_url(url: &str) -> Result<(String, String), StoreError> {
     let rest = url
         .strip_prefix("s3://")
-        .ok_or_else(|| StoreError::Invalid(format!("not an s3 URL: {}", redact_url(url))))?;
+        .ok_or_else(|| StoreError::Invalid(format!("not an s3 URL: {}", redact_url(url)).into()))?;
     let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
     // S3 bucket naming rules (lower-case DNS labels, 3..=63).
     let bucket_ok = (3..=63).contains(&bucket.len())
@@ -51,10 +51,9 @@ fn parse_url(url: &str) -> Result<(String, String), StoreError> {
         && !bucket.starts_with(['-', '.'])
         && !bucket.ends_with(['-', '.']);
     if !bucket_ok {
-        return Err(StoreError::Invalid(format!(
-            "bad S3 bucket name in {}",
-            redact_url(url)
-        )));
+        return Err(StoreError::Invalid(
+            format!("bad S3 bucket name in {}", redact_url(url)).into(),
+        ));
     }
     let prefix = prefix.trim_end_matches('/');
     if !prefix.is_empty() {
@@ -110,7 +109,7 @@ impl S3BlobStore {
                     return Err(StoreError::Invalid(format!(
                         "plain-http S3 endpoint {} is only allowed on loopback (or with s3_allow_http)",
                         redact_url(e)
-                    )));
+                    ).into()));
                 }
                 true
             }
@@ -129,7 +128,7 @@ impl S3BlobStore {
                 ..RetryConfig::default()
             })
             .build()
-            .map_err(|e| StoreError::Invalid(format!("S3 configuration: {e}")))?;
+            .map_err(|e| StoreError::Invalid(Detail::caused_by("S3 configuration", e)))?;
         Ok(Self {
             store: Arc::new(store),
             bucket,
@@ -145,7 +144,7 @@ impl S3BlobStore {
         } else {
             format!("{}/{key}", self.prefix)
         };
-        Path::parse(full).map_err(|e| StoreError::Invalid(format!("blob key: {e}")))
+        Path::parse(full).map_err(|e| StoreError::Invalid(Detail::caused_by("blob key", e)))
     }
 }
 

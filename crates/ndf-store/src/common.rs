@@ -1,7 +1,7 @@
 //! Validation shared by both job stores, and the macro that implements [`crate::JobStore`] for
 //! each of them over the shared SQL in [`crate::sql`].
 
-use crate::error::StoreError;
+use crate::error::{Detail, StoreError};
 use crate::types::{Millis, NewJob};
 use crate::{
     MAX_CALLBACK_URL_LEN, MAX_ERROR_LEN, MAX_IDEMPOTENCY_KEY_LEN, MAX_LIST_LIMIT, MAX_OPTIONS_LEN,
@@ -16,7 +16,7 @@ pub(crate) struct Insert {
 }
 
 fn too_long(what: &str, len: usize, max: usize) -> StoreError {
-    StoreError::Invalid(format!("{what} is {len} bytes, at most {max} allowed"))
+    StoreError::Invalid(format!("{what} is {len} bytes, at most {max} allowed").into())
 }
 
 fn check_len(what: &str, value: Option<&str>, max: usize) -> Result<(), StoreError> {
@@ -44,7 +44,7 @@ pub(crate) fn check_new_job(job: &NewJob) -> Result<Insert, StoreError> {
     )?;
     check_len("body_sha256", Some(&job.body_sha256), 128)?;
     let options = serde_json::to_string(&job.options)
-        .map_err(|e| StoreError::Invalid(format!("job options: {e}")))?;
+        .map_err(|e| StoreError::Invalid(Detail::caused_by("job options do not serialize", e)))?;
     if options.len() > MAX_OPTIONS_LEN {
         return Err(too_long("options", options.len(), MAX_OPTIONS_LEN));
     }
@@ -60,12 +60,15 @@ pub(crate) fn check_new_job(job: &NewJob) -> Result<Insert, StoreError> {
 
 pub(crate) fn check_owner(owner: &str) -> Result<(), StoreError> {
     if owner.is_empty() || owner.len() > MAX_OWNER_LEN {
-        return Err(StoreError::Invalid(format!(
-            "owner must be 1..={MAX_OWNER_LEN} bytes"
-        )));
+        return Err(StoreError::Invalid(
+            format!("owner must be 1..={MAX_OWNER_LEN} bytes").into(),
+        ));
     }
     Ok(())
 }
+
+/// Most jobs [`crate::JobStore::delete_many`] deletes in one call.
+pub(crate) const MAX_DELETE_BATCH: usize = 1000;
 
 /// `now + ms`, saturating (a huge lease simply never expires).
 pub(crate) fn after(now: Millis, ms: i64) -> Millis {
@@ -88,7 +91,9 @@ pub(crate) fn truncate(s: &str) -> &str {
     s.get(..end).unwrap_or("")
 }
 
-/// Implements [`crate::JobStore`] for a store type with a `pool` field.
+/// Implements [`crate::JobStore`] for a store type with a `pool` field and two inherent
+/// methods: `scrub()`, run after every transaction that deleted or shredded job data, and
+/// `compact_files(now, rewrite_every_ms)` behind [`crate::JobStore::compact`].
 ///
 /// `$enc` turns a UUID into the backend's bound id type; `$lease` and `$webhooks` are the
 /// backend's claim statements (the only SQL that differs).
@@ -122,11 +127,21 @@ macro_rules! impl_job_store {
                         .bind(job.data_key.as_deref())
                         .fetch_optional(&self.pool)
                         .await
-                        .map_err(|e| match crate::error::db(e) {
-                            crate::StoreError::Conflict(_) => {
-                                crate::StoreError::Conflict(format!("job {id} already exists"))
+                        .map_err(|e| {
+                            // The only other unique key (tenant, idempotency_key) is handled by
+                            // ON CONFLICT: a violation here is a reused job id.
+                            let reused_id = matches!(
+                                &e,
+                                sqlx::Error::Database(d) if d.is_unique_violation()
+                            );
+                            if reused_id {
+                                crate::StoreError::Conflict(crate::Detail::caused_by(
+                                    format!("job {id} already exists"),
+                                    e,
+                                ))
+                            } else {
+                                crate::error::db(e)
                             }
-                            other => other,
                         })?;
                     if let Some(row) = row {
                         return Ok(CreateOutcome::Created(crate::sql::job_from_row(&row)?));
@@ -136,7 +151,9 @@ macro_rules! impl_job_store {
                             "insert without idempotency key returned no row".into(),
                         ));
                     };
+                    // Keys are unique per tenant: only the caller's tenant's job can hold it.
                     let existing = sqlx::query(crate::sql::GET_BY_KEY)
+                        .bind(&job.tenant)
                         .bind(key)
                         .fetch_optional(&self.pool)
                         .await
@@ -345,12 +362,62 @@ macro_rules! impl_job_store {
             }
 
             async fn delete(&self, id: crate::JobId) -> Result<bool, crate::StoreError> {
-                let done = sqlx::query(crate::sql::DELETE)
-                    .bind($enc(id))
-                    .execute(&self.pool)
+                Ok(self.delete_many(&[id]).await? > 0)
+            }
+
+            async fn delete_many(&self, ids: &[crate::JobId]) -> Result<u64, crate::StoreError> {
+                if ids.len() > crate::common::MAX_DELETE_BATCH {
+                    return Err(crate::StoreError::Invalid(
+                        format!(
+                            "at most {} jobs are deleted at once",
+                            crate::common::MAX_DELETE_BATCH
+                        )
+                        .into(),
+                    ));
+                }
+                if ids.is_empty() {
+                    return Ok(0);
+                }
+                let mut tx = self.pool.begin().await.map_err(crate::error::db)?;
+                let mut deleted = 0;
+                for id in ids {
+                    deleted += sqlx::query(crate::sql::DELETE)
+                        .bind($enc(*id))
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(crate::error::db)?
+                        .rows_affected();
+                }
+                tx.commit().await.map_err(crate::error::db)?;
+                // The rows are gone; now the bytes (an error here leaves the scrub pending for
+                // compact(), and the caller learns of it).
+                self.scrub().await?;
+                Ok(deleted)
+            }
+
+            async fn count_active(
+                &self,
+                tenant: &str,
+                at_most: u64,
+            ) -> Result<u64, crate::StoreError> {
+                use sqlx::Row;
+                let n: i64 = sqlx::query(crate::sql::COUNT_ACTIVE)
+                    .bind(tenant)
+                    .bind(i64::try_from(at_most).unwrap_or(i64::MAX))
+                    .fetch_one(&self.pool)
                     .await
+                    .map_err(crate::error::db)?
+                    .try_get(0)
                     .map_err(crate::error::db)?;
-                Ok(done.rows_affected() > 0)
+                Ok(u64::try_from(n).unwrap_or(0))
+            }
+
+            async fn compact(
+                &self,
+                now: crate::Millis,
+                rewrite_every_ms: i64,
+            ) -> Result<bool, crate::StoreError> {
+                self.compact_files(now, rewrite_every_ms).await
             }
 
             async fn expired(
@@ -491,10 +558,19 @@ macro_rules! impl_job_store {
                 id: crate::JobId,
                 wrapped: &[u8],
             ) -> Result<bool, crate::StoreError> {
-                // An empty key shreds: the column becomes NULL.
+                if wrapped.is_empty() {
+                    // Shredding: key and options go, then the bytes (as for a delete).
+                    let done = sqlx::query(crate::sql::SHRED)
+                        .bind($enc(id))
+                        .execute(&self.pool)
+                        .await
+                        .map_err(crate::error::db)?;
+                    self.scrub().await?;
+                    return Ok(done.rows_affected() > 0);
+                }
                 let done = sqlx::query(crate::sql::SET_DATA_KEY)
                     .bind($enc(id))
-                    .bind((!wrapped.is_empty()).then_some(wrapped))
+                    .bind(wrapped)
                     .execute(&self.pool)
                     .await
                     .map_err(crate::error::db)?;

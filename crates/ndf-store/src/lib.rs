@@ -8,11 +8,13 @@
 //! - [`AuditLog`]: the append-only, hash-chained audit log, in the job store's database
 //!   (module [`audit`] documents the hash and the verifier).
 //!
-//! Guarantees: a job is created once per idempotency key; a job is leased by one worker at a
-//! time (lease token = fencing token) and finished at most once; a worker that dies loses its
-//! lease when it expires and the job is retried, up to `max_attempts`; webhooks are claimed
-//! per replica for a short time so that two replicas do not deliver the same notification at
-//! once (delivery itself is at least once).
+//! Guarantees: a job is created once per (tenant, idempotency key); a job is leased by one
+//! worker at a time (lease token = fencing token) and finished at most once; a worker that dies
+//! loses its lease when it expires and the job is retried, up to `max_attempts`; webhooks are
+//! claimed per replica for a short time so that two replicas do not deliver the same
+//! notification at once (delivery itself is at least once); a deleted job's bytes leave the
+//! database's files (SQLite: before `delete` returns; PostgreSQL: at the next
+//! [`JobStore::compact`] rewrite).
 //!
 //! All times are [`Millis`] supplied by the caller (`now`), never the database clock, so both
 //! backends behave identically and tests are deterministic.
@@ -43,7 +45,7 @@ pub use audit::{
 pub use audit_store::{PgAuditLog, SqliteAuditLog};
 pub use blob_fs::DirBlobStore;
 pub use blob_s3::S3BlobStore;
-pub use error::StoreError;
+pub use error::{BoxError, Detail, Report, StoreError};
 pub use keys::{ApiKey, KeyStore};
 pub use redact::redact_url;
 pub use store_pg::PgJobStore;
@@ -76,8 +78,10 @@ pub const MAX_LIST_LIMIT: u32 = 1000;
 /// state holding one can derive it; implementations print no secrets).
 #[async_trait]
 pub trait JobStore: Send + Sync + std::fmt::Debug + 'static {
-    /// Inserts a queued job, or resolves its idempotency key (unique per key): `Existing` when
-    /// the stored `body_sha256` matches, `Conflict` otherwise. Atomic under concurrency.
+    /// Inserts a queued job, or resolves its idempotency key (unique per tenant: the key is
+    /// looked up among `job.tenant`'s jobs only, so another tenant's job is never returned):
+    /// `Existing` when the stored `body_sha256` matches, `Conflict` otherwise. Atomic under
+    /// concurrency.
     async fn create(
         &self,
         id: JobId,
@@ -126,8 +130,23 @@ pub trait JobStore: Send + Sync + std::fmt::Debug + 'static {
     /// queued/running → cancelled; returns the job (`None` if unknown). Finished jobs are
     /// returned unchanged.
     async fn cancel(&self, id: JobId, now: Millis) -> Result<Option<Job>, StoreError>;
-    /// Removes the job record; `false` when it did not exist.
+    /// Removes the job record; `false` when it did not exist. Before it returns, the deleted
+    /// bytes are gone from every file of an SQLite database (zeroed in place by
+    /// `secure_delete`, and the WAL checkpointed and truncated; should a reader block the
+    /// truncation, [`JobStore::compact`] finishes it); on PostgreSQL they stay in the table's
+    /// files until [`JobStore::compact`] rewrites it (docs/privacy.md, "What deletion
+    /// guarantees").
     async fn delete(&self, id: JobId) -> Result<bool, StoreError>;
+    /// Removes job records (at most 1000 per call) in one transaction, with the same
+    /// guarantee as [`JobStore::delete`]; returns how many existed.
+    async fn delete_many(&self, ids: &[JobId]) -> Result<u64, StoreError>;
+    /// A tenant's queued and running jobs, counted up to `at_most` (per-tenant quotas).
+    async fn count_active(&self, tenant: &str, at_most: u64) -> Result<u64, StoreError>;
+    /// Makes deleted job data leave the database's own files where deleting alone does not
+    /// (run periodically, by the retention sweeper): SQLite finishes a WAL truncation that a
+    /// reader blocked after a delete; PostgreSQL rewrites `ndf_jobs` (`VACUUM FULL`) when no
+    /// replica did in the last `rewrite_every_ms` (0 = never). True when it did something.
+    async fn compact(&self, now: Millis, rewrite_every_ms: i64) -> Result<bool, StoreError>;
     /// Ids of jobs with `expires_at <= now`, soonest expired first.
     async fn expired(&self, now: Millis, limit: u32) -> Result<Vec<JobId>, StoreError>;
     /// Finished jobs with a callback URL whose webhook is due, claimed for `claim_ms`.
@@ -163,7 +182,9 @@ pub trait JobStore: Send + Sync + std::fmt::Debug + 'static {
         after: Option<JobId>,
         limit: u32,
     ) -> Result<Vec<(JobId, Vec<u8>)>, StoreError>;
-    /// Replace a job's wrapped data key (re-wrapped under the current master key).
+    /// Replace a job's wrapped data key (re-wrapped under the current master key). An empty
+    /// `wrapped` shreds the job whose row stays (a cancelled job): its data key and its options
+    /// are dropped, with the same guarantee as [`JobStore::delete`].
     async fn set_data_key(&self, id: JobId, wrapped: &[u8]) -> Result<bool, StoreError>;
     /// Checks that the database answers.
     async fn ping(&self) -> Result<(), StoreError>;
@@ -198,10 +219,13 @@ pub async fn open_job_store(
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         Ok(Arc::new(PgJobStore::open(url, options).await?))
     } else {
-        Err(StoreError::Invalid(format!(
-            "unsupported job store URL {} (expected sqlite://PATH or postgres://…)",
-            redact_url(url)
-        )))
+        Err(StoreError::Invalid(
+            format!(
+                "unsupported job store URL {} (expected sqlite://PATH or postgres://…)",
+                redact_url(url)
+            )
+            .into(),
+        ))
     }
 }
 
@@ -236,10 +260,13 @@ pub async fn open_databases(url: &str, options: &StoreOptions) -> Result<Databas
             audit,
         })
     } else {
-        Err(StoreError::Invalid(format!(
-            "unsupported job store URL {} (expected sqlite://PATH or postgres://…)",
-            redact_url(url)
-        )))
+        Err(StoreError::Invalid(
+            format!(
+                "unsupported job store URL {} (expected sqlite://PATH or postgres://…)",
+                redact_url(url)
+            )
+            .into(),
+        ))
     }
 }
 
@@ -255,10 +282,13 @@ pub async fn open_audit_log(
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         Ok(Arc::new(PgAuditLog::open(url, options).await?))
     } else {
-        Err(StoreError::Invalid(format!(
-            "unsupported audit log URL {} (expected sqlite://PATH or postgres://…)",
-            redact_url(url)
-        )))
+        Err(StoreError::Invalid(
+            format!(
+                "unsupported audit log URL {} (expected sqlite://PATH or postgres://…)",
+                redact_url(url)
+            )
+            .into(),
+        ))
     }
 }
 
@@ -276,19 +306,22 @@ pub async fn open_blob_store(
     } else if url.starts_with("s3://") {
         Ok(Arc::new(S3BlobStore::open(url, options)?))
     } else {
-        Err(StoreError::Invalid(format!(
-            "unsupported blob store URL {} (expected file://DIR or s3://bucket/prefix)",
-            redact_url(url)
-        )))
+        Err(StoreError::Invalid(
+            format!(
+                "unsupported blob store URL {} (expected file://DIR or s3://bucket/prefix)",
+                redact_url(url)
+            )
+            .into(),
+        ))
     }
 }
 
 /// Refuses a blob larger than `max` bytes.
 pub(crate) fn check_blob_size(len: u64, max: u64) -> Result<(), StoreError> {
     if len > max {
-        Err(StoreError::Invalid(format!(
-            "blob of {len} bytes exceeds the {max}-byte limit"
-        )))
+        Err(StoreError::Invalid(
+            format!("blob of {len} bytes exceeds the {max}-byte limit").into(),
+        ))
     } else {
         Ok(())
     }
@@ -297,10 +330,13 @@ pub(crate) fn check_blob_size(len: u64, max: u64) -> Result<(), StoreError> {
 /// Checks a blob key (see [`BlobStore`]).
 pub fn validate_key(key: &str) -> Result<(), StoreError> {
     if key.is_empty() || key.len() > MAX_KEY_LEN {
-        return Err(StoreError::Invalid(format!(
-            "blob key must be 1..={MAX_KEY_LEN} bytes, got {}",
-            key.len()
-        )));
+        return Err(StoreError::Invalid(
+            format!(
+                "blob key must be 1..={MAX_KEY_LEN} bytes, got {}",
+                key.len()
+            )
+            .into(),
+        ));
     }
     let charset_ok = key
         .bytes()

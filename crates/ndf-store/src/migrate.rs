@@ -37,6 +37,11 @@ pub(crate) const SQLITE: &[Migration] = &[
         sql: include_str!("../migrations/sqlite/0003_tenants_keys.sql"),
     },
     Migration {
+        version: 4,
+        name: "tenant_idempotency",
+        sql: include_str!("../migrations/sqlite/0004_tenant_idempotency.sql"),
+    },
+    Migration {
         version: 5,
         name: "audit_keyed",
         sql: include_str!("../migrations/sqlite/0005_audit_keyed.sql"),
@@ -58,6 +63,11 @@ pub(crate) const POSTGRES: &[Migration] = &[
         version: 3,
         name: "tenants_keys",
         sql: include_str!("../migrations/postgres/0003_tenants_keys.sql"),
+    },
+    Migration {
+        version: 4,
+        name: "tenant_idempotency",
+        sql: include_str!("../migrations/postgres/0004_tenant_idempotency.sql"),
     },
     Migration {
         version: 5,
@@ -86,7 +96,7 @@ fn checksum(sql: &str) -> String {
     format!("{hash:016x}")
 }
 
-fn now_millis() -> i64 {
+pub(crate) fn now_millis() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
@@ -97,10 +107,13 @@ fn check_recorded(m: &Migration, recorded: Option<String>) -> Result<bool, Store
     match recorded {
         None => Ok(false),
         Some(sum) if sum == checksum(m.sql) => Ok(true),
-        Some(_) => Err(StoreError::Corrupt(format!(
-            "migration {} ({}) differs from the one applied to this database",
-            m.version, m.name
-        ))),
+        Some(_) => Err(StoreError::Corrupt(
+            format!(
+                "migration {} ({}) differs from the one applied to this database",
+                m.version, m.name
+            )
+            .into(),
+        )),
     }
 }
 

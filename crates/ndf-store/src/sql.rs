@@ -5,7 +5,7 @@
 //! database's row lock (PostgreSQL) or its single writer (SQLite) makes each one atomic, so no
 //! transaction is ever held across an await on anything but the database.
 
-use crate::error::StoreError;
+use crate::error::{Detail, StoreError};
 use crate::types::{Job, JobError, JobState, WebhookState};
 
 /// Every column of a job row, in `RETURNING`/`SELECT` lists.
@@ -71,21 +71,28 @@ pub(crate) const FAIL_POISONED: &str = "UPDATE ndf_jobs SET state = 'failed', \
 
 /// $1 id, $2 options, $3 callback_url, $4 idempotency_key, $5 body_sha256, $6 input_bytes,
 /// $7 max_attempts, $8 now, $9 expires_at, $10 traceparent, $11 tenant, $12 data_key.
+/// Idempotency keys are unique per tenant (migration 4): another tenant's key never conflicts.
 pub(crate) const INSERT: &str = concat!(
     "INSERT INTO ndf_jobs (id, state, options, callback_url, idempotency_key, body_sha256, \
      input_bytes, attempts, max_attempts, pages_done, created_at, updated_at, expires_at, \
      traceparent, webhook_attempts, tenant, data_key) \
      VALUES ($1, 'queued', $2, $3, $4, $5, $6, 0, $7, 0, $8, $8, $9, $10, 0, $11, $12) \
-     ON CONFLICT (idempotency_key) DO NOTHING RETURNING ",
+     ON CONFLICT (tenant, idempotency_key) DO NOTHING RETURNING ",
     job_columns!()
 );
 
 pub(crate) const GET: &str = concat!("SELECT ", job_columns!(), " FROM ndf_jobs WHERE id = $1");
+/// $1 tenant, $2 idempotency key: the job holding a key, looked up in the caller's tenant only.
 pub(crate) const GET_BY_KEY: &str = concat!(
     "SELECT ",
     job_columns!(),
-    " FROM ndf_jobs WHERE idempotency_key = $1"
+    " FROM ndf_jobs WHERE tenant = $1 AND idempotency_key = $2"
 );
+
+/// $1 tenant, $2 most to count: a tenant's queued and running jobs (per-tenant quota), through
+/// the (tenant, state, id) index and never more than $2 of them.
+pub(crate) const COUNT_ACTIVE: &str = "SELECT COUNT(*) FROM (SELECT 1 FROM ndf_jobs \
+     WHERE tenant = $1 AND state IN ('queued', 'running') LIMIT $2) AS active";
 
 /// list() variants (separate statements so each gets a good plan); $1 tenant, limit last.
 pub(crate) const LIST: &str = concat!(
@@ -117,6 +124,9 @@ pub(crate) const KEYED_JOBS: &str = "SELECT id, data_key FROM ndf_jobs \
      WHERE data_key IS NOT NULL AND id > $1 ORDER BY id LIMIT $2";
 /// $1 id, $2 the re-wrapped data key.
 pub(crate) const SET_DATA_KEY: &str = "UPDATE ndf_jobs SET data_key = $2 WHERE id = $1";
+/// $1 id: crypto-shredding of a job whose row stays (a cancelled job): its data key and its
+/// options (sealed under that key, or plain with a password when stored unencrypted) go.
+pub(crate) const SHRED: &str = "UPDATE ndf_jobs SET data_key = NULL, options = '{}' WHERE id = $1";
 
 /// $1 id, $2 token, $3 now, $4 lease expiry, $5 pages_done, $6 pages_total.
 pub(crate) const HEARTBEAT: &str = "UPDATE ndf_jobs SET lease_expires_at = $4, pages_done = $5, \
@@ -226,12 +236,12 @@ pub(crate) trait JobRow {
     fn opt_bytes(&self, col: &str) -> Result<Option<Vec<u8>>, StoreError>;
     fn uuid(&self, col: &str) -> Result<uuid::Uuid, StoreError> {
         self.opt_uuid(col)?
-            .ok_or_else(|| StoreError::Corrupt(format!("column {col} is NULL")))
+            .ok_or_else(|| StoreError::Corrupt(format!("column {col} is NULL").into()))
     }
 }
 
 fn corrupt(col: &str, value: i64) -> StoreError {
-    StoreError::Corrupt(format!("column {col} holds out-of-range value {value}"))
+    StoreError::Corrupt(format!("column {col} holds out-of-range value {value}").into())
 }
 
 fn u32_col<R: JobRow>(row: &R, col: &str) -> Result<u32, StoreError> {
@@ -251,14 +261,14 @@ fn u64_col<R: JobRow>(row: &R, col: &str) -> Result<u64, StoreError> {
 }
 
 pub(crate) fn parse_state(s: &str) -> Result<JobState, StoreError> {
-    s.parse().map_err(StoreError::Corrupt)
+    s.parse().map_err(|e: String| StoreError::Corrupt(e.into()))
 }
 
 /// Reads a whole job row.
 pub(crate) fn job_from_row<R: JobRow>(row: &R) -> Result<Job, StoreError> {
     let options_text = row.text("options")?;
     let options = serde_json::from_str(&options_text)
-        .map_err(|e| StoreError::Corrupt(format!("job options are not JSON: {e}")))?;
+        .map_err(|e| StoreError::Corrupt(Detail::caused_by("job options are not JSON", e)))?;
     let error = match (row.opt_text("error_code")?, row.opt_text("error_message")?) {
         (None, None) => None,
         (code, message) => Some(JobError {
@@ -313,6 +323,8 @@ mod tests {
         assert!(LEASE_PG.contains("LIMIT 1 FOR UPDATE SKIP LOCKED)"));
         assert!(!LEASE_SQLITE.contains("SKIP LOCKED"));
         assert!(WEBHOOKS_DUE_PG.contains("LIMIT $5 FOR UPDATE SKIP LOCKED)"));
-        assert!(INSERT.contains("ON CONFLICT (idempotency_key) DO NOTHING RETURNING id, state"));
+        assert!(
+            INSERT.contains("ON CONFLICT (tenant, idempotency_key) DO NOTHING RETURNING id, state")
+        );
     }
 }

@@ -405,7 +405,10 @@ mod tests {
     fn debug_hides_secrets() {
         let job = NewJob {
             options: serde_json::json!({"password": "hunter2"}),
-            callback_url: Some("https://u:pw@example.com/cb?token=abc".into()),
+            callback_url: Some(
+                "https://u:pw-Zq8Xv-UrlPassword@example.com/cb?token=tok-Qz7vWx-CallbackSecret"
+                    .into(),
+            ),
             idempotency_key: None,
             body_sha256: "00".into(),
             input_bytes: 1,
@@ -416,7 +419,14 @@ mod tests {
             data_key: None,
         };
         let text = format!("{job:?}");
-        assert!(!text.contains("hunter2") && !text.contains("pw@") && !text.contains("abc"));
+        // Distinctive needles: no digest, id or time in the output can contain them.
+        for secret in [
+            "hunter2",
+            "pw-Zq8Xv-UrlPassword",
+            "tok-Qz7vWx-CallbackSecret",
+        ] {
+            assert!(!text.contains(secret), "{secret} in {text}");
+        }
         let opts = StoreOptions {
             s3_secret_access_key: Some("s3cr3t".into()),
             ..StoreOptions::default()

@@ -267,7 +267,7 @@ mod sqlite_extra {
                 .await
                 .unwrap(),
         );
-        assert_eq!((versions, mode.as_str()), (3, "wal"));
+        assert_eq!((versions, mode.as_str()), (5, "wal"));
     }
 
     #[tokio::test]
@@ -313,7 +313,11 @@ mod sqlite_extra {
 
     #[tokio::test]
     async fn bad_urls_are_rejected_without_secrets() {
-        for url in ["mysql://u:pw@h/db", "sqlite://", "redis://x"] {
+        for url in [
+            "mysql://u:pw-Zq8Xv-UrlPassword@h/db",
+            "sqlite://",
+            "redis://x",
+        ] {
             let err = ndf_store::open_job_store(url, &store_options())
                 .await
                 .unwrap_err();
@@ -321,12 +325,15 @@ mod sqlite_extra {
                 matches!(err, ndf_store::StoreError::Invalid(_)),
                 "{url}: {err:?}"
             );
-            assert!(!err.to_string().contains("pw@"), "{err}");
+            assert!(!err.report().to_string().contains("Zq8Xv"), "{err}");
         }
-        let err = ndf_store::open_job_store("postgres://u:pw@h:notaport/db", &store_options())
-            .await
-            .unwrap_err();
-        assert!(!err.to_string().contains("pw"), "{err}");
+        let err = ndf_store::open_job_store(
+            "postgres://u:pw-Zq8Xv-UrlPassword@h:notaport/db",
+            &store_options(),
+        )
+        .await
+        .unwrap_err();
+        assert!(!err.report().to_string().contains("Zq8Xv"), "{err}");
         for url in ["ftp://x", "s3://B", "file://"] {
             assert!(
                 ndf_store::open_blob_store(url, &store_options())
@@ -335,6 +342,108 @@ mod sqlite_extra {
                 "{url}"
             );
         }
+    }
+
+    /// Every file of the database (`jobs.db`, `-wal`, `-shm`), concatenated.
+    #[allow(clippy::disallowed_methods)] // small files of the test's own database
+    fn database_files(dir: &std::path::Path) -> Vec<u8> {
+        let mut all = Vec::new();
+        for name in ["jobs.db", "jobs.db-wal", "jobs.db-shm"] {
+            if let Ok(bytes) = std::fs::read(dir.join(name)) {
+                all.extend(bytes);
+            }
+        }
+        all
+    }
+
+    fn holds(hay: &[u8], needle: &str) -> bool {
+        hay.windows(needle.len()).any(|w| w == needle.as_bytes())
+    }
+
+    /// A deleted job's data key, options, idempotency key and callback token leave every
+    /// file of the database before `delete` returns (regression: they stayed in the WAL and
+    /// then in free space of the database file, and with the master key a deleted job was
+    /// decrypted). Needles: distinctive strings no page header, id or time can contain.
+    #[tokio::test]
+    async fn deleted_rows_leave_the_database_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("jobs.db").display());
+        let store = ndf_store::open_job_store(&url, &store_options())
+            .await
+            .unwrap();
+        let secret_job = |n: u32| {
+            let mut spec = new_job(Some(&format!("IDEMKEY-{n}-Pq3Rt8Vw")), "s");
+            spec.data_key = Some(format!("DATAKEY-{n}-7Hq2Lm9Zx4").into_bytes());
+            spec.options = serde_json::json!({ "sealed": format!("OPTIONS-{n}-Mn4Bv7Cx") });
+            spec.callback_url = Some(format!("https://hooks.example/cb?token=TOKEN-{n}-Wq5Er6Ty"));
+            spec
+        };
+        let needles = |n: u32| {
+            [
+                format!("IDEMKEY-{n}-Pq3Rt8Vw"),
+                format!("DATAKEY-{n}-7Hq2Lm9Zx4"),
+                format!("OPTIONS-{n}-Mn4Bv7Cx"),
+                format!("TOKEN-{n}-Wq5Er6Ty"),
+            ]
+        };
+        // Job 1 lives through several row versions (lease, heartbeat, finish), then is deleted.
+        let one = uuid::Uuid::now_v7();
+        store.create(one, &secret_job(1), T0).await.unwrap();
+        let lease = store.lease("w", T0 + 1, 60_000).await.unwrap().unwrap();
+        store
+            .heartbeat(&lease, T0 + 2, 60_000, 1, Some(3))
+            .await
+            .unwrap();
+        let done = Outcome::Succeeded {
+            pages_total: 3,
+            result_bytes: 10,
+        };
+        assert!(store.finish(&lease, T0 + 3, done).await.unwrap());
+        // Job 2 is cancelled and shredded (its row stays); job 3 goes in a batch delete.
+        let two = uuid::Uuid::now_v7();
+        store.create(two, &secret_job(2), T0 + 4).await.unwrap();
+        let three = uuid::Uuid::now_v7();
+        store.create(three, &secret_job(3), T0 + 5).await.unwrap();
+        let before = database_files(dir.path());
+        for n in 1..=3 {
+            for needle in needles(n) {
+                assert!(
+                    holds(&before, &needle),
+                    "the test finds {needle} while stored"
+                );
+            }
+        }
+
+        assert!(store.delete(one).await.unwrap());
+        let files = database_files(dir.path());
+        for needle in needles(1) {
+            assert!(
+                !holds(&files, &needle),
+                "{needle} of a deleted job is still in the files"
+            );
+        }
+
+        store.cancel(two, T0 + 6).await.unwrap();
+        assert!(store.set_data_key(two, &[]).await.unwrap());
+        let files = database_files(dir.path());
+        let [_, key, options, _] = needles(2);
+        for needle in [key, options] {
+            assert!(
+                !holds(&files, &needle),
+                "{needle} of a shredded job is still in the files"
+            );
+        }
+
+        assert_eq!(store.delete_many(&[three]).await.unwrap(), 1);
+        let files = database_files(dir.path());
+        for needle in needles(3) {
+            assert!(
+                !holds(&files, &needle),
+                "{needle} of a batch-deleted job is still in the files"
+            );
+        }
+        // Nothing is left pending for compaction.
+        assert!(!store.compact(T0 + 7, 1).await.unwrap());
     }
 
     /// Two OS processes lease from one SQLite file: every job is leased exactly once.
@@ -452,11 +561,117 @@ mod postgres_extra {
         .fetch_one(&mut admin)
         .await
         .unwrap();
-        assert_eq!(versions, 3);
+        assert_eq!(versions, 5);
         sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
             .execute(&mut admin)
             .await
             .unwrap();
+        harness.drop_schema().await;
+    }
+
+    /// The files of the database a harness's URL points to (`base/<database oid>` under the
+    /// server's data directory: the server runs on this machine for the tests), after a
+    /// checkpoint, concatenated.
+    #[allow(clippy::disallowed_methods)] // the test database's files, a few MiB
+    async fn pg_database_files(admin: &mut sqlx::PgConnection) -> Vec<u8> {
+        sqlx::raw_sql("CHECKPOINT")
+            .execute(&mut *admin)
+            .await
+            .unwrap();
+        let data_dir: String = sqlx::query_scalar("SELECT current_setting('data_directory')")
+            .fetch_one(&mut *admin)
+            .await
+            .unwrap();
+        let oid: i64 = sqlx::query_scalar(
+            "SELECT oid::bigint FROM pg_database WHERE datname = current_database()",
+        )
+        .fetch_one(&mut *admin)
+        .await
+        .unwrap();
+        let dir = std::path::Path::new(&data_dir)
+            .join("base")
+            .join(oid.to_string());
+        let mut all = Vec::new();
+        let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| {
+            panic!(
+                "the PostgreSQL files under {} must be readable: {e}",
+                dir.display()
+            )
+        });
+        for entry in entries.flatten() {
+            // A file may vanish (a dropped relation) between listing and reading.
+            if let Ok(bytes) = std::fs::read(entry.path()) {
+                all.extend(bytes);
+            }
+        }
+        all
+    }
+
+    /// A deleted job stays in the table's files as a dead tuple (VACUUM would not zero it);
+    /// `compact` rewrites the table so it leaves them, once per interval across replicas, and
+    /// ANALYZE keeps no samples of the secret columns.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn rewrite_removes_deleted_rows_from_the_table_files() {
+        use suite::jobs::{T0, new_job};
+        let Some(harness) = pg_store().await else {
+            return;
+        };
+        let mut admin = sqlx::PgConnection::connect(&harness.url).await.unwrap();
+        let mut spec = new_job(Some("IDEMKEY-pg-Pq3Rt8Vw"), "s");
+        spec.data_key = Some(b"DATAKEY-pg-7Hq2Lm9Zx4".to_vec());
+        spec.options = serde_json::json!({ "sealed": "OPTIONS-pg-Mn4Bv7Cx" });
+        let needles = [
+            "IDEMKEY-pg-Pq3Rt8Vw",
+            "DATAKEY-pg-7Hq2Lm9Zx4",
+            "OPTIONS-pg-Mn4Bv7Cx",
+        ];
+        let holds =
+            |hay: &[u8], needle: &str| hay.windows(needle.len()).any(|w| w == needle.as_bytes());
+        let id = uuid::Uuid::now_v7();
+        harness.store.create(id, &spec, T0).await.unwrap();
+        let files = pg_database_files(&mut admin).await;
+        for needle in needles {
+            assert!(
+                holds(&files, needle),
+                "the test finds {needle} while stored"
+            );
+        }
+        // No statistics of the secret columns, even after ANALYZE.
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "ANALYZE {}.ndf_jobs",
+            harness.schema
+        )))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+        let sampled: Vec<String> = sqlx::query_scalar(
+            "SELECT attname::text FROM pg_stats WHERE schemaname = $1 AND tablename = 'ndf_jobs' \
+             AND attname IN ('data_key', 'options', 'callback_url', 'idempotency_key')",
+        )
+        .bind(&harness.schema)
+        .fetch_all(&mut admin)
+        .await
+        .unwrap();
+        assert!(sampled.is_empty(), "statistics sample {sampled:?}");
+
+        assert!(harness.store.delete(id).await.unwrap());
+        // The first call claims the rewrite (never run in this schema) and does it.
+        assert!(harness.store.compact(T0 + 1, 60_000).await.unwrap());
+        let files = pg_database_files(&mut admin).await;
+        for needle in needles {
+            assert!(
+                !holds(&files, needle),
+                "{needle} of a deleted job is still in the files"
+            );
+        }
+        // Once per interval, whichever replica asks.
+        assert!(!harness.store.compact(T0 + 2, 60_000).await.unwrap());
+        assert!(
+            !harness.store.compact(T0 + 60_000, 0).await.unwrap(),
+            "0 = never"
+        );
+        assert!(harness.store.compact(T0 + 60_001, 60_000).await.unwrap());
+        drop(admin);
         harness.drop_schema().await;
     }
 
@@ -474,7 +689,10 @@ mod postgres_extra {
             .await
             .unwrap_err();
         assert!(matches!(err, ndf_store::StoreError::Denied(_)), "{err:?}");
-        assert!(!err.to_string().contains("not-the-password"), "{err}");
+        assert!(
+            !err.report().to_string().contains("not-the-password"),
+            "{err}"
+        );
     }
 }
 
@@ -492,7 +710,9 @@ mod s3_extra {
         let err = store.put("k", Bytes::from_static(b"x")).await.unwrap_err();
         assert!(matches!(err, ndf_store::StoreError::Denied(_)), "{err:?}");
         assert!(
-            !err.to_string().contains("definitely-not-the-secret"),
+            !err.report()
+                .to_string()
+                .contains("definitely-not-the-secret"),
             "{err}"
         );
         assert!(store.ping().await.is_err());
@@ -576,6 +796,73 @@ mod dir_extra {
             .await
             .unwrap();
         assert!(!stale.exists() && fresh.exists());
+    }
+
+    /// A delete removes the directories it leaves empty, up to the root (regression: every
+    /// deleted job left an empty `jobs/<id>/`); a missing key's empty leftover goes too.
+    #[tokio::test]
+    async fn deletes_remove_empty_directories() {
+        let harness = dir_store().await;
+        let root = harness.dir.path().join("blobs");
+        for key in ["a/b/c.bin", "a/b/d.bin", "a/e.bin"] {
+            harness
+                .store
+                .put(key, Bytes::from_static(b"x"))
+                .await
+                .unwrap();
+        }
+        harness.store.delete("a/b/c.bin").await.unwrap();
+        assert!(root.join("a/b").is_dir(), "a/b still holds d.bin");
+        harness.store.delete("a/b/d.bin").await.unwrap();
+        assert!(!root.join("a/b").exists() && root.join("a").is_dir());
+        harness.store.delete("a/e.bin").await.unwrap();
+        assert!(!root.join("a").exists());
+        assert!(
+            root.is_dir() && root.join(".tmp").is_dir(),
+            "the root stays"
+        );
+        std::fs::create_dir_all(root.join("jobs/left/over")).unwrap();
+        harness
+            .store
+            .delete("jobs/left/over/input.pdf")
+            .await
+            .unwrap();
+        assert!(!root.join("jobs").exists());
+        let names: Vec<_> = std::fs::read_dir(&root)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert_eq!(names, [".tmp"]);
+    }
+
+    /// Puts into a directory that concurrent deletes keep emptying and removing all succeed
+    /// (a put re-creates a directory removed under it).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn puts_survive_concurrent_directory_removal() {
+        let harness = dir_store().await;
+        for round in 0..200 {
+            let key = format!("jobs/j{}/input.pdf", round % 3);
+            let store = Arc::clone(&harness.store);
+            let put_key = key.clone();
+            let put = tokio::spawn(async move {
+                store
+                    .put(&put_key, Bytes::from(format!("round {round}")))
+                    .await
+            });
+            let store = Arc::clone(&harness.store);
+            let other = format!("jobs/j{}/other.json", round % 3);
+            let prune = tokio::spawn(async move { store.delete(&other).await });
+            put.await.unwrap().unwrap();
+            prune.await.unwrap().unwrap();
+            assert_eq!(
+                harness.store.get(&key).await.unwrap().as_deref(),
+                Some(format!("round {round}").as_bytes()),
+                "round {round}"
+            );
+            harness.store.delete(&key).await.unwrap();
+        }
+        assert!(!harness.dir.path().join("blobs/jobs").exists());
     }
 
     #[tokio::test]

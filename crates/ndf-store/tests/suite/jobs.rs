@@ -66,7 +66,7 @@ fn success() -> Outcome {
 
 pub(crate) async fn create_get_list(store: Arc<dyn JobStore>) {
     let mut spec = new_job(Some("k1"), "a");
-    spec.callback_url = Some("https://hooks.example/cb?token=abc".into());
+    spec.callback_url = Some("https://hooks.example/cb?token=tok-Qz7vWx-CallbackSecret".into());
     let id1 = id();
     let created = match store.create(id1, &spec, T0).await.unwrap() {
         CreateOutcome::Created(job) => job,
@@ -87,10 +87,11 @@ pub(crate) async fn create_get_list(store: Arc<dyn JobStore>) {
     assert!(created.error.is_none() && created.started_at.is_none());
     assert!(created.lease_owner.is_none() && created.lease_expires_at.is_none());
     assert_eq!(created.webhook, ndf_store::WebhookState::default());
-    // Debug never shows the document password nor the callback token.
+    // Debug never shows the document password nor the callback token (needles no random id,
+    // time or hex digest can contain: both have letters outside 0-9a-f).
     let debug = format!("{created:?}");
     assert!(
-        !debug.contains("hunter2") && !debug.contains("abc"),
+        !debug.contains("hunter2") && !debug.contains("tok-Qz7vWx-CallbackSecret"),
         "{debug}"
     );
 
@@ -931,6 +932,159 @@ pub(crate) async fn counts(store: Arc<dyn JobStore>) {
     store.ping().await.unwrap();
 }
 
+/// Idempotency keys belong to a tenant: another tenant's job with the same key is never
+/// returned, never conflicts and never blocks (regression: keys were globally unique, so
+/// tenant B got tenant A's job for A's key).
+pub(crate) async fn idempotency_per_tenant(store: Arc<dyn JobStore>) {
+    let of = |tenant: &str, key: &str, body: &str| {
+        let mut job = new_job(Some(key), body);
+        job.tenant = tenant.into();
+        job
+    };
+    // Same key, same body: each tenant gets its own job.
+    let a1 = create(&store, &of("acme", "shared-key-1", "same"), T0).await;
+    let g1 = match store
+        .create(id(), &of("globex", "shared-key-1", "same"), T0 + 1)
+        .await
+        .unwrap()
+    {
+        CreateOutcome::Created(job) => job,
+        other => panic!("globex reusing acme's key must get its own job, got {other:?}"),
+    };
+    assert_ne!(g1.id, a1.id);
+    assert_eq!(g1.tenant, "globex");
+    for (tenant, own) in [("acme", a1.id), ("globex", g1.id)] {
+        match store
+            .create(id(), &of(tenant, "shared-key-1", "same"), T0 + 2)
+            .await
+            .unwrap()
+        {
+            CreateOutcome::Existing(job) => {
+                assert_eq!((job.id, job.tenant.as_str()), (own, tenant));
+            }
+            other => panic!("{tenant}: expected its own Existing job, got {other:?}"),
+        }
+    }
+    // Same key, another body: a conflict only with the tenant's own job.
+    let a2 = create(&store, &of("acme", "shared-key-2", "first"), T0 + 3).await;
+    let g2 = create(&store, &of("globex", "shared-key-2", "second"), T0 + 4).await;
+    for (tenant, body, own) in [("acme", "second", a2.id), ("globex", "first", g2.id)] {
+        match store
+            .create(id(), &of(tenant, "shared-key-2", body), T0 + 5)
+            .await
+            .unwrap()
+        {
+            CreateOutcome::Conflict(job) => {
+                assert_eq!((job.id, job.tenant.as_str()), (own, tenant));
+            }
+            other => panic!("{tenant}: expected a conflict with its own job, got {other:?}"),
+        }
+    }
+    // Claiming a key first does not take it from another tenant.
+    let g3 = create(&store, &of("globex", "shared-key-3", "x"), T0 + 6).await;
+    let a3 = create(&store, &of("acme", "shared-key-3", "x"), T0 + 7).await;
+    assert_ne!(a3.id, g3.id);
+    let ids = |jobs: Vec<ndf_store::Job>| jobs.iter().map(|j| j.id).collect::<HashSet<_>>();
+    assert_eq!(
+        ids(store.list("acme", None, 100, None).await.unwrap()),
+        HashSet::from([a1.id, a2.id, a3.id])
+    );
+    assert_eq!(
+        ids(store.list("globex", None, 100, None).await.unwrap()),
+        HashSet::from([g1.id, g2.id, g3.id])
+    );
+    // Racing submissions of two tenants with one key: one job per tenant.
+    let tasks: Vec<_> = (0..20)
+        .map(|i| {
+            let store = Arc::clone(&store);
+            let job = of(
+                if i % 2 == 0 { "acme" } else { "globex" },
+                "race-key",
+                "same",
+            );
+            tokio::spawn(async move { store.create(id(), &job, T0 + 8).await })
+        })
+        .collect();
+    let mut per_tenant: std::collections::HashMap<String, HashSet<JobId>> = Default::default();
+    for task in tasks {
+        let job = match task.await.unwrap().unwrap() {
+            CreateOutcome::Created(job) | CreateOutcome::Existing(job) => job,
+            CreateOutcome::Conflict(job) => panic!("conflict on an identical body: {job:?}"),
+        };
+        per_tenant
+            .entry(job.tenant.clone())
+            .or_default()
+            .insert(job.id);
+    }
+    assert_eq!(per_tenant.len(), 2);
+    assert!(
+        per_tenant.values().all(|ids| ids.len() == 1),
+        "{per_tenant:?}"
+    );
+}
+
+/// A tenant's queued and running jobs, counted up to a bound (per-tenant queue quotas).
+pub(crate) async fn count_active(store: Arc<dyn JobStore>) {
+    let of = |tenant: &str| {
+        let mut job = new_job(None, "q");
+        job.tenant = tenant.into();
+        job
+    };
+    assert_eq!(store.count_active("acme", 100).await.unwrap(), 0);
+    let mut acme = Vec::new();
+    for i in 0..4 {
+        acme.push(create(&store, &of("acme"), T0 + i).await.id);
+    }
+    create(&store, &of("globex"), T0 + 10).await;
+    // The oldest two acme jobs: one finishes, one keeps running.
+    let done = lease(&store, "w", T0 + 20).await;
+    assert_eq!(done.job.id, acme[0]);
+    assert!(store.finish(&done, T0 + 21, success()).await.unwrap());
+    let running = lease(&store, "w", T0 + 22).await;
+    assert_eq!(running.job.id, acme[1]);
+    assert_eq!(store.count_active("acme", 100).await.unwrap(), 3);
+    assert_eq!(store.count_active("acme", 2).await.unwrap(), 2, "bounded");
+    assert_eq!(store.count_active("globex", 100).await.unwrap(), 1);
+    assert_eq!(store.count_active("nobody", 100).await.unwrap(), 0);
+    store.cancel(acme[2], T0 + 23).await.unwrap();
+    assert_eq!(store.count_active("acme", 100).await.unwrap(), 2);
+}
+
+/// An empty data key shreds a job whose row stays: the key and the options (sealed under it,
+/// or holding a password when stored plain) go.
+pub(crate) async fn shred(store: Arc<dyn JobStore>) {
+    let job = create(&store, &new_job(None, "s"), T0).await;
+    let cancelled = store.cancel(job.id, T0 + 1).await.unwrap().unwrap();
+    assert_eq!(cancelled.state, JobState::Cancelled);
+    assert!(store.set_data_key(job.id, &[]).await.unwrap());
+    let shredded = store.get(job.id).await.unwrap().unwrap();
+    assert_eq!(shredded.state, JobState::Cancelled);
+    assert!(shredded.data_key.is_none());
+    assert_eq!(shredded.options, serde_json::json!({}));
+    assert!(store.keyed_jobs(None, 10).await.unwrap().is_empty());
+    assert!(!store.set_data_key(id(), &[]).await.unwrap());
+}
+
+/// Batch deletes (the retention sweep), and compaction with nothing to do.
+pub(crate) async fn delete_many(store: Arc<dyn JobStore>) {
+    let a = create(&store, &new_job(Some("many-a"), "a"), T0).await.id;
+    let b = create(&store, &new_job(None, "b"), T0 + 1).await.id;
+    let c = create(&store, &new_job(None, "c"), T0 + 2).await.id;
+    assert_eq!(store.delete_many(&[]).await.unwrap(), 0);
+    assert_eq!(store.delete_many(&[a, b, id()]).await.unwrap(), 2);
+    assert!(store.get(a).await.unwrap().is_none() && store.get(b).await.unwrap().is_none());
+    assert!(store.get(c).await.unwrap().is_some());
+    // The key of a deleted job is free again.
+    create(&store, &new_job(Some("many-a"), "other"), T0 + 3).await;
+    let too_many: Vec<JobId> = (0..1001).map(|_| id()).collect();
+    assert!(matches!(
+        store.delete_many(&too_many).await,
+        Err(StoreError::Invalid(_))
+    ));
+    // Compaction switched off (PostgreSQL) or nothing pending (SQLite): nothing to do.
+    assert!(!store.compact(T0 + 10, 0).await.unwrap());
+}
+
 /// Every job-store test, by name (used by the harness macro).
 /// Tenants see only their jobs; data keys are stored, listed for rotation and replaced; API
 /// keys and shared counters.
@@ -979,6 +1133,7 @@ pub(crate) async fn tenants_keys_and_counters(
 
     // API keys.
     assert_eq!(keys.active_key_count().await.unwrap(), 0);
+    assert_eq!(keys.key_count_ever().await.unwrap(), 0);
     let key = ndf_store::ApiKey {
         id: "0123456789ab".into(),
         tenant: "acme".into(),
@@ -1015,6 +1170,8 @@ pub(crate) async fn tenants_keys_and_counters(
         Some(T0 + 5)
     );
     assert_eq!(keys.active_key_count().await.unwrap(), 0);
+    // Revoked keys stay: the store remembers that keys were required.
+    assert_eq!(keys.key_count_ever().await.unwrap(), 1);
 
     // Counters: atomic increments per (bucket, window), shared by concurrent callers.
     let mut tasks = Vec::new();
@@ -1064,10 +1221,11 @@ macro_rules! for_each_job_test {
             expired,
             webhooks,
             webhooks_race,
-            counts
+            counts,
+            idempotency_per_tenant,
+            count_active,
+            shred,
+            delete_many
         );
     };
 }
-    assert_eq!(keys.key_count_ever().await.unwrap(), 0);
-    // Revoked keys stay: the store remembers that keys were required.
-    assert_eq!(keys.key_count_ever().await.unwrap(), 1);
