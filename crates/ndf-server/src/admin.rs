@@ -162,6 +162,8 @@ pub async fn revoke_key(
     if !s.keys.revoke_key(&id, now_millis()).await? {
         return Err(ApiError::new(ApiCode::NotFound, "no such active key"));
     }
+    // This replica stops accepting it at once (others within auth::CACHE_TTL).
+    s.auth.evict(&id);
     let mut event =
         AuditEvent::new(p.actor(), AuditAction::KeyRevoked, "ok").target(format!("key:{id}"));
     if let Some(k) = key {
@@ -224,5 +226,3 @@ pub async fn erase_tenant(
         serde_json::json!({ "tenant": tenant, "jobs_erased": erased, "complete": complete }),
     ))
 }
-    // This replica stops accepting it at once (others within auth::CACHE_TTL).
-    s.auth.evict(&id);
