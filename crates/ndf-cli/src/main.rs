@@ -158,7 +158,9 @@ impl EngineArgs {
     }
 }
 
-/// An error in how the tool was called (exit code 2).
+/// An error in how the tool was called (exit code 2). Its cause, when there is one, is
+/// attached with `anyhow::Error::context` (the message then names what was given: `--set K=V`,
+/// the configuration file), so the causes are printed after it.
 #[derive(Debug)]
 pub(crate) struct UsageError(pub String);
 
@@ -174,6 +176,13 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     if !matches!(cli.command, Command::Serve(_) | Command::Worker(_)) {
         ndf_alloc::stop_counting();
+    }
+    if matches!(
+        cli.command,
+        Command::Serve(_) | Command::Worker(_) | Command::Keys(_) | Command::Audit(_)
+    ) {
+        // The store's files (database, blobs, key files) are this user's only: 0600 / 0700.
+        ndf_server::file_modes::private_umask();
     }
     let result = match cli.command {
         Command::Extract(args) => extract::run(&args),

@@ -51,14 +51,16 @@ impl ServiceArgs {
                     crate::input::read_bounded(path, 1 << 20).map_err(|e| UsageError(e.message))?;
                 let text = String::from_utf8(bytes)
                     .map_err(|_| UsageError(format!("{} is not UTF-8", path.display())))?;
-                Config::from_toml(&text)
-                    .map_err(|e| UsageError(format!("{}: {e}", path.display())))?
+                Config::from_toml(&text).map_err(|e| {
+                    anyhow::Error::new(e)
+                        .context(UsageError(format!("configuration file {}", path.display())))
+                })?
             }
             None => Config::default(),
         };
         config
             .apply_env(std::env::vars())
-            .map_err(|e| UsageError(e.to_string()))?;
+            .map_err(|e| anyhow::Error::new(e).context(UsageError("configuration".into())))?;
         if let Some(v) = &self.listen {
             config.listen = v.clone();
         }
@@ -87,9 +89,11 @@ impl ServiceArgs {
             let key = k.trim().replace('.', "_");
             config
                 .set(&key, v)
-                .map_err(|e| UsageError(format!("--set {k}: {e}")))?;
+                .map_err(|e| anyhow::Error::new(e).context(UsageError(format!("--set {kv}"))))?;
         }
-        config.validate().map_err(|e| UsageError(e.to_string()))?;
+        config
+            .validate()
+            .map_err(|e| anyhow::Error::new(e).context(UsageError("configuration".into())))?;
         Ok(config)
     }
 }
@@ -133,11 +137,17 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 /// Logs and traces (see `ndf_server::telemetry`), with a start-up line saying where spans go.
 fn init_telemetry(component: &'static str) -> ndf_server::telemetry::TelemetryGuard {
     let guard = ndf_server::telemetry::init(component);
-    match &guard.exporting_to {
-        Some(endpoint) => {
+    match (&guard.exporting_to, &guard.export_error) {
+        (Some(endpoint), _) => {
             tracing::info!(endpoint = %ndf_store::redact_url(endpoint), "exporting traces over OTLP/HTTP");
         }
-        None => tracing::info!("traces are not exported (OTEL_EXPORTER_OTLP_ENDPOINT unset)"),
+        (None, Some(error)) => tracing::error!(
+            %error,
+            "traces are NOT exported: the OTLP exporter could not be built from the OTEL_EXPORTER_OTLP_* settings"
+        ),
+        (None, None) => tracing::info!(
+            "traces are not exported (OTEL_EXPORTER_OTLP_ENDPOINT unset, or OTEL_SDK_DISABLED / OTEL_TRACES_EXPORTER=none)"
+        ),
     }
     guard
 }

@@ -31,12 +31,11 @@ impl std::fmt::Debug for AtRest {
 pub struct AtRestError(String);
 
 fn read_key_file(path: &Path) -> Result<String, ConfigError> {
-    let f = std::fs::File::open(path)
-        .map_err(|e| ConfigError(format!("master key file {}: {e}", path.display())))?;
+    let f = std::fs::File::open(path).map_err(|e| ConfigError::file("master key file", path, e))?;
     let mut text = String::new();
     f.take(ndf_seal::MAX_KEY_FILE_BYTES as u64)
         .read_to_string(&mut text)
-        .map_err(|e| ConfigError(format!("master key file {}: {e}", path.display())))?;
+        .map_err(|e| ConfigError::file("master key file", path, e))?;
     Ok(text)
 }
 
@@ -44,11 +43,12 @@ fn read_key_file(path: &Path) -> Result<String, ConfigError> {
 fn embedded_key_file(config: &Config) -> Result<std::path::PathBuf, ConfigError> {
     let path = config.data_dir.join("master.key");
     if !path.exists() {
-        let id = KeyId::new("k1").map_err(|e| ConfigError(e.to_string()))?;
-        let line = ndf_seal::generate_key_line(&id).map_err(|e| ConfigError(e.to_string()))?;
+        let id = KeyId::new("k1").map_err(|e| ConfigError::unusable("master key id", e))?;
+        let line = ndf_seal::generate_key_line(&id)
+            .map_err(|e| ConfigError::unusable("generating a master key", e))?;
         // Another process creating it first is fine: its key is used.
         crate::util::create_secret_file_once(&path, format!("{}\n", &*line).as_bytes())
-            .map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
+            .map_err(|e| ConfigError::file("master key file", &path, e))?;
     }
     Ok(path)
 }
@@ -62,8 +62,8 @@ impl AtRest {
             (Some(k), None) => k.clone(),
             (None, Some(p)) => read_key_file(p)?,
             (Some(_), Some(_)) => {
-                return Err(ConfigError(
-                    "set master_key or master_key_file, not both".into(),
+                return Err(ConfigError::invalid(
+                    "set master_key or master_key_file, not both",
                 ));
             }
             (None, None) if config.allow_unencrypted => return Ok(None),
@@ -71,15 +71,14 @@ impl AtRest {
                 read_key_file(&embedded_key_file(config)?)?
             }
             (None, None) => {
-                return Err(ConfigError(
+                return Err(ConfigError::invalid(
                     "storage outside data_dir needs a master key (master_key_file or \
                      NDF_MASTER_KEY; `ndf keys generate-master` prints one) or \
-                     allow_unencrypted = true"
-                        .into(),
+                     allow_unencrypted = true",
                 ));
             }
         };
-        let ring = KeyRing::parse(&text).map_err(|e| ConfigError(format!("master key: {e}")))?;
+        let ring = KeyRing::parse(&text).map_err(|e| ConfigError::unusable("master key", e))?;
         Ok(Some(AtRest { ring }))
     }
 

@@ -130,7 +130,25 @@ pub struct Config {
     /// for the same document, options and tenant (`NDF_RESULT_CACHE_BYTES`); 0 = no cache.
     /// Results larger than an eighth of it are not kept.
     pub result_cache_bytes: u64,
+    /// Time for a connection's TLS handshake and request headers to arrive, in milliseconds:
+    /// from the accept, and on a kept-alive HTTP/1.1 connection from the first byte of the
+    /// next request. Slower clients are disconnected.
+    pub http_header_read_timeout_ms: u64,
+    /// Time for a request's whole body to arrive, from its headers, in milliseconds; a slower
+    /// upload gets 408 `request_timeout` and its connection is closed.
+    pub http_body_read_timeout_ms: u64,
+    /// A connection with no request in flight (an idle keep-alive HTTP/1.1 or HTTP/2
+    /// connection) is closed after this many milliseconds.
+    pub http_idle_timeout_ms: u64,
+    /// Most open connections of the API listener; beyond it new connections are accepted and
+    /// closed at once. The effective cap is at most three quarters of the descriptor limit.
+    pub max_connections: usize,
+    /// Most concurrent requests (streams) of one HTTP/2 connection.
+    pub http2_max_concurrent_streams: u32,
+    /// Largest header list an HTTP/2 request may send, in bytes.
+    pub http2_max_header_list_bytes: u32,
     /// Engine limits applied to every document.
+    #[serde(deserialize_with = "strict_limits")]
     pub limits: Limits,
 }
 
@@ -187,6 +205,12 @@ impl Default for Config {
             master_key_file: None,
             allow_unencrypted: false,
             result_cache_bytes: 64 << 20,
+            http_header_read_timeout_ms: 10_000,
+            http_body_read_timeout_ms: 300_000,
+            http_idle_timeout_ms: 75_000,
+            max_connections: 4096,
+            http2_max_concurrent_streams: 64,
+            http2_max_header_list_bytes: 16 << 10,
             limits: Limits::default(),
         }
     }
@@ -203,15 +227,284 @@ pub fn default_data_dir() -> PathBuf {
     PathBuf::from("ndf-data")
 }
 
-/// A configuration problem (bad file, bad variable, bad value).
+/// A cause of a [`ConfigError`] from another library (a parser, the file system, rustls).
+pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// A configuration problem (bad file, bad variable, bad value), with its cause as `source()`.
 #[derive(Debug, thiserror::Error)]
-#[error("configuration: {0}")]
-pub struct ConfigError(pub String);
+pub enum ConfigError {
+    /// The TOML file does not parse, has a value of the wrong type or an unknown key.
+    #[error("invalid TOML")]
+    File(#[source] toml::de::Error),
+    /// A key that does not exist (`--set`, `NDF_*`): with the nearest known key, if any.
+    #[error("unknown configuration key {key:?}{}", did_you_mean(suggestion.as_deref()))]
+    UnknownKey {
+        /// The key as given.
+        key: String,
+        /// The nearest known key.
+        suggestion: Option<String>,
+    },
+    /// An `NDF_*` environment variable that is neither a configuration key nor one of the
+    /// variables of ndf's tools and tests ([`NON_CONFIG_ENV`]).
+    #[error(
+        "unknown environment variable {var}: no configuration key {key:?}{}",
+        did_you_mean(suggestion.as_deref())
+    )]
+    UnknownVariable {
+        /// The variable.
+        var: String,
+        /// The key it would set.
+        key: String,
+        /// The nearest known variable.
+        suggestion: Option<String>,
+    },
+    /// A value that does not parse as its key's type.
+    #[error("{key}: expected {expected}, got {value:?}")]
+    BadValue {
+        /// The key.
+        key: String,
+        /// What the key takes.
+        expected: &'static str,
+        /// The value as given.
+        value: String,
+        /// Why it does not parse, when the parser says.
+        #[source]
+        source: Option<Cause>,
+    },
+    /// An `NDF_*` variable whose value is bad.
+    #[error("environment variable {var}")]
+    Variable {
+        /// The variable.
+        var: String,
+        /// What is wrong with its value.
+        #[source]
+        source: Box<ConfigError>,
+    },
+    /// An address that does not parse.
+    #[error("{key} must be ADDR:PORT, got {value:?}")]
+    Address {
+        /// The key (`listen`, `admin_listen`).
+        key: &'static str,
+        /// The value as given.
+        value: String,
+        /// The parser's reason.
+        #[source]
+        source: std::net::AddrParseError,
+    },
+    /// A file the configuration names cannot be read or used (TLS, master keys).
+    #[error("{what} {}", path.display())]
+    UnusableFile {
+        /// What the file is (`certificate`, `master key file`, ...).
+        what: &'static str,
+        /// Its path.
+        path: PathBuf,
+        /// Why it cannot be used.
+        #[source]
+        source: Cause,
+    },
+    /// A setting that cannot be used, with its cause (a TLS or key library's error).
+    #[error("{what}")]
+    Unusable {
+        /// What could not be used.
+        what: String,
+        /// Why.
+        #[source]
+        source: Cause,
+    },
+    /// A value that parses but is not allowed, or a combination that does not go together.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl ConfigError {
+    /// A value or combination that is not allowed (no underlying cause).
+    pub fn invalid(message: impl Into<String>) -> Self {
+        ConfigError::Invalid(message.into())
+    }
+
+    /// A setting that cannot be used because of `source`.
+    pub fn unusable(what: impl Into<String>, source: impl Into<Cause>) -> Self {
+        ConfigError::Unusable {
+            what: what.into(),
+            source: source.into(),
+        }
+    }
+
+    /// A file that cannot be read or used because of `source`.
+    pub fn file(what: &'static str, path: &std::path::Path, source: impl Into<Cause>) -> Self {
+        ConfigError::UnusableFile {
+            what,
+            path: path.to_path_buf(),
+            source: source.into(),
+        }
+    }
+}
+
+fn did_you_mean(suggestion: Option<&str>) -> String {
+    suggestion.map_or_else(String::new, |s| format!(" (did you mean {s:?}?)"))
+}
+
+/// Every key [`Config::set`] takes (`--set KEY=VALUE`, `NDF_<KEY>`), in file spelling with
+/// the dots of `limits.*` as underscores. A unit test keeps it equal to the fields of the
+/// configuration file.
+pub const KEYS: &[&str] = &[
+    "listen",
+    "data_dir",
+    "store",
+    "blobs",
+    "s3_endpoint",
+    "s3_region",
+    "s3_access_key_id",
+    "s3_secret_access_key",
+    "s3_allow_http",
+    "db_connections",
+    "workers",
+    "worker_memory_bytes",
+    "worker_recycle_after",
+    "process_jobs",
+    "job_concurrency",
+    "max_body_bytes",
+    "sync_timeout_ms",
+    "max_waiting",
+    "max_queued_jobs",
+    "lease_ms",
+    "max_attempts",
+    "retention_ms",
+    "sweep_interval_ms",
+    "audit_anchor_interval_ms",
+    "poll_interval_ms",
+    "webhook_secret",
+    "webhook_allow_hosts",
+    "webhook_max_attempts",
+    "shutdown_grace_ms",
+    "shutdown_delay_ms",
+    "memory_limit_bytes",
+    "admin_listen",
+    "admin_max_profile_seconds",
+    "admin_listen_allow_public",
+    "tls_cert_file",
+    "tls_key_file",
+    "tls_client_ca_file",
+    "api_key_secret",
+    "insecure_no_auth",
+    "rate_limit_key_per_minute",
+    "rate_limit_tenant_per_minute",
+    "auth_failure_limit",
+    "auth_failure_window_ms",
+    "auth_failure_audit_max",
+    "auth_failure_max_sources",
+    "trusted_proxies",
+    "master_key",
+    "master_key_file",
+    "allow_unencrypted",
+    "result_cache_bytes",
+    "http_header_read_timeout_ms",
+    "http_body_read_timeout_ms",
+    "http_idle_timeout_ms",
+    "max_connections",
+    "http2_max_concurrent_streams",
+    "http2_max_header_list_bytes",
+    "limits_max_file_bytes",
+    "limits_max_objects",
+    "limits_max_nesting",
+    "limits_max_stream_bytes",
+    "limits_max_document_bytes",
+    "limits_max_operators_per_page",
+    "limits_max_chars_per_page",
+    "limits_max_xobject_depth",
+    "limits_max_pages",
+    "limits_deadline_ms",
+];
+
+/// `NDF_*` variables that are not configuration: read by the CLI (`NDF_CONFIG`,
+/// `NDF_PASSWORD`), logging (`NDF_LOG`, `NDF_LOG_FORMAT`), the engine (`NDF_SIMD`), the worker
+/// pool (`NDF_CHILD_MEMORY_LIMIT`) and the test, benchmark and release scripts. Any other
+/// `NDF_*` variable must be a key of [`KEYS`], so a misspelt one is an error, not ignored.
+pub const NON_CONFIG_ENV: &[&str] = &[
+    "NDF_CONFIG",
+    "NDF_PASSWORD",
+    "NDF_LOG",
+    "NDF_LOG_FORMAT",
+    "NDF_SIMD",
+    "NDF_CHILD_MEMORY_LIMIT",
+    "NDF_CORPUS",
+    "NDF_CORPUS_DIR",
+    "NDF_DEV_CORPUS",
+    "NDF_FONTFILE_SAMPLES",
+    "NDF_CRASH_SEED",
+    "NDF_HOSTILE_CHILD",
+    "NDF_CHARS",
+];
+
+/// Prefixes of `NDF_*` variables that are not configuration (tests, benchmarks, the perf gate,
+/// PGO and load scripts, test hooks): see [`NON_CONFIG_ENV`].
+pub const NON_CONFIG_ENV_PREFIXES: &[&str] = &[
+    "NDF_TEST_",
+    "NDF_REQUIRE_",
+    "NDF_POOL_",
+    "NDF_BENCH_",
+    "NDF_PERF_",
+    "NDF_PGO_",
+    "NDF_LOAD_",
+    "NDF_UPDATE_",
+    "NDF_LAYOUT_",
+    "NDF_STORE_CHILD_",
+    "NDF_SEAL_TEST_",
+];
+
+/// Whether an `NDF_*` variable belongs to a tool or test rather than to the configuration.
+pub fn is_non_config_env(var: &str) -> bool {
+    NON_CONFIG_ENV.contains(&var) || NON_CONFIG_ENV_PREFIXES.iter().any(|p| var.starts_with(p))
+}
+
+/// The known key nearest to `key` (edit distance at most a third of its length, at least 2).
+pub fn nearest_key(key: &str) -> Option<&'static str> {
+    let limit = (key.chars().count() / 3).max(2);
+    KEYS.iter()
+        .map(|k| (edit_distance(key, k), *k))
+        .filter(|(d, _)| *d <= limit)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k)
+}
+
+/// Levenshtein distance (keys are short: a few dozen characters).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
+/// `[limits]` of the configuration file: the engine's limits, refusing unknown keys (the
+/// engine's own type accepts any, for stored job options).
+fn strict_limits<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Limits, D::Error> {
+    use serde::de::Error as _;
+    let table = toml::Table::deserialize(d)?;
+    let known = toml::Table::try_from(Limits::default()).map_err(D::Error::custom)?;
+    if let Some(k) = table.keys().find(|k| !known.contains_key(*k)) {
+        let suggestion = nearest_key(&format!("limits_{k}"))
+            .and_then(|s| s.strip_prefix("limits_"))
+            .map(|s| format!(" (did you mean limits.{s}?)"))
+            .unwrap_or_default();
+        return Err(D::Error::custom(format!(
+            "unknown key limits.{k}{suggestion}"
+        )));
+    }
+    table.try_into().map_err(D::Error::custom)
+}
 
 impl Config {
     /// Parse a TOML configuration file's contents over the defaults.
     pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
-        toml::from_str(text).map_err(|e| ConfigError(e.to_string()))
+        toml::from_str(text).map_err(ConfigError::File)
     }
 
     /// Apply `NDF_*` variables from `vars` (normally `std::env::vars()`).
@@ -219,30 +512,55 @@ impl Config {
         &mut self,
         vars: impl IntoIterator<Item = (String, String)>,
     ) -> Result<(), ConfigError> {
-        for (k, v) in vars {
-            let Some(key) = k.strip_prefix("NDF_") else {
+        for (var, v) in vars {
+            let Some(name) = var.strip_prefix("NDF_") else {
                 continue;
             };
-            self.set(&key.to_ascii_lowercase(), &v)
-                .map_err(|e| ConfigError(format!("{k}: {}", e.0)))?;
+            if is_non_config_env(&var) {
+                continue;
+            }
+            let key = name.to_ascii_lowercase();
+            if !KEYS.contains(&key.as_str()) {
+                return Err(ConfigError::UnknownVariable {
+                    suggestion: nearest_key(&key)
+                        .map(|k| format!("NDF_{}", k.to_ascii_uppercase())),
+                    var,
+                    key,
+                });
+            }
+            self.set(&key, &v).map_err(|e| ConfigError::Variable {
+                var: var.clone(),
+                source: Box::new(e),
+            })?;
         }
         Ok(())
     }
 
     /// Set one key (file spelling, e.g. `listen` or `limits_deadline_ms`) from its text value.
-    /// Unknown keys are ignored when they come from the environment of other `NDF_` tools, so
-    /// only the keys listed here are recognised.
+    /// An unknown key is an error naming the nearest known one.
     pub fn set(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
-        fn num<T: std::str::FromStr>(v: &str) -> Result<T, ConfigError> {
-            v.trim()
-                .parse()
-                .map_err(|_| ConfigError(format!("expected a number, got {v:?}")))
+        fn num<T>(key: &str, v: &str) -> Result<T, ConfigError>
+        where
+            T: std::str::FromStr,
+            T::Err: std::error::Error + Send + Sync + 'static,
+        {
+            v.trim().parse().map_err(|e: T::Err| ConfigError::BadValue {
+                key: key.to_owned(),
+                expected: "a number",
+                value: v.to_owned(),
+                source: Some(Box::new(e)),
+            })
         }
-        fn flag(v: &str) -> Result<bool, ConfigError> {
+        fn flag(key: &str, v: &str) -> Result<bool, ConfigError> {
             match v.trim().to_ascii_lowercase().as_str() {
                 "1" | "true" | "yes" | "on" => Ok(true),
                 "0" | "false" | "no" | "off" => Ok(false),
-                _ => Err(ConfigError(format!("expected true or false, got {v:?}"))),
+                _ => Err(ConfigError::BadValue {
+                    key: key.to_owned(),
+                    expected: "true or false",
+                    value: v.to_owned(),
+                    source: None,
+                }),
             }
         }
         let opt = |v: &str| (!v.trim().is_empty()).then(|| v.trim().to_owned());
@@ -255,23 +573,23 @@ impl Config {
             "s3_region" => self.s3_region = opt(value),
             "s3_access_key_id" => self.s3_access_key_id = opt(value),
             "s3_secret_access_key" => self.s3_secret_access_key = opt(value),
-            "s3_allow_http" => self.s3_allow_http = flag(value)?,
-            "db_connections" => self.db_connections = num(value)?,
-            "workers" => self.workers = num(value)?,
-            "worker_memory_bytes" => self.worker_memory_bytes = num(value)?,
-            "worker_recycle_after" => self.worker_recycle_after = num(value)?,
-            "process_jobs" => self.process_jobs = flag(value)?,
-            "job_concurrency" => self.job_concurrency = num(value)?,
-            "max_body_bytes" => self.max_body_bytes = num(value)?,
-            "sync_timeout_ms" => self.sync_timeout_ms = num(value)?,
-            "max_waiting" => self.max_waiting = num(value)?,
-            "max_queued_jobs" => self.max_queued_jobs = num(value)?,
-            "lease_ms" => self.lease_ms = num(value)?,
-            "max_attempts" => self.max_attempts = num(value)?,
-            "retention_ms" => self.retention_ms = num(value)?,
-            "sweep_interval_ms" => self.sweep_interval_ms = num(value)?,
-            "audit_anchor_interval_ms" => self.audit_anchor_interval_ms = num(value)?,
-            "poll_interval_ms" => self.poll_interval_ms = num(value)?,
+            "s3_allow_http" => self.s3_allow_http = flag(key, value)?,
+            "db_connections" => self.db_connections = num(key, value)?,
+            "workers" => self.workers = num(key, value)?,
+            "worker_memory_bytes" => self.worker_memory_bytes = num(key, value)?,
+            "worker_recycle_after" => self.worker_recycle_after = num(key, value)?,
+            "process_jobs" => self.process_jobs = flag(key, value)?,
+            "job_concurrency" => self.job_concurrency = num(key, value)?,
+            "max_body_bytes" => self.max_body_bytes = num(key, value)?,
+            "sync_timeout_ms" => self.sync_timeout_ms = num(key, value)?,
+            "max_waiting" => self.max_waiting = num(key, value)?,
+            "max_queued_jobs" => self.max_queued_jobs = num(key, value)?,
+            "lease_ms" => self.lease_ms = num(key, value)?,
+            "max_attempts" => self.max_attempts = num(key, value)?,
+            "retention_ms" => self.retention_ms = num(key, value)?,
+            "sweep_interval_ms" => self.sweep_interval_ms = num(key, value)?,
+            "audit_anchor_interval_ms" => self.audit_anchor_interval_ms = num(key, value)?,
+            "poll_interval_ms" => self.poll_interval_ms = num(key, value)?,
             "webhook_secret" => self.webhook_secret = opt(value),
             "webhook_allow_hosts" => {
                 self.webhook_allow_hosts = value
@@ -281,24 +599,24 @@ impl Config {
                     .map(str::to_owned)
                     .collect();
             }
-            "webhook_max_attempts" => self.webhook_max_attempts = num(value)?,
-            "shutdown_grace_ms" => self.shutdown_grace_ms = num(value)?,
-            "shutdown_delay_ms" => self.shutdown_delay_ms = num(value)?,
-            "memory_limit_bytes" => self.memory_limit_bytes = num(value)?,
+            "webhook_max_attempts" => self.webhook_max_attempts = num(key, value)?,
+            "shutdown_grace_ms" => self.shutdown_grace_ms = num(key, value)?,
+            "shutdown_delay_ms" => self.shutdown_delay_ms = num(key, value)?,
+            "memory_limit_bytes" => self.memory_limit_bytes = num(key, value)?,
             "admin_listen" => self.admin_listen = value.trim().to_owned(),
-            "admin_max_profile_seconds" => self.admin_max_profile_seconds = num(value)?,
-            "admin_listen_allow_public" => self.admin_listen_allow_public = flag(value)?,
+            "admin_max_profile_seconds" => self.admin_max_profile_seconds = num(key, value)?,
+            "admin_listen_allow_public" => self.admin_listen_allow_public = flag(key, value)?,
             "tls_cert_file" => self.tls_cert_file = opt(value).map(PathBuf::from),
             "tls_key_file" => self.tls_key_file = opt(value).map(PathBuf::from),
             "tls_client_ca_file" => self.tls_client_ca_file = opt(value).map(PathBuf::from),
             "api_key_secret" => self.api_key_secret = opt(value),
-            "insecure_no_auth" => self.insecure_no_auth = flag(value)?,
-            "rate_limit_key_per_minute" => self.rate_limit_key_per_minute = num(value)?,
-            "rate_limit_tenant_per_minute" => self.rate_limit_tenant_per_minute = num(value)?,
-            "auth_failure_limit" => self.auth_failure_limit = num(value)?,
-            "auth_failure_window_ms" => self.auth_failure_window_ms = num(value)?,
-            "auth_failure_audit_max" => self.auth_failure_audit_max = num(value)?,
-            "auth_failure_max_sources" => self.auth_failure_max_sources = num(value)?,
+            "insecure_no_auth" => self.insecure_no_auth = flag(key, value)?,
+            "rate_limit_key_per_minute" => self.rate_limit_key_per_minute = num(key, value)?,
+            "rate_limit_tenant_per_minute" => self.rate_limit_tenant_per_minute = num(key, value)?,
+            "auth_failure_limit" => self.auth_failure_limit = num(key, value)?,
+            "auth_failure_window_ms" => self.auth_failure_window_ms = num(key, value)?,
+            "auth_failure_audit_max" => self.auth_failure_audit_max = num(key, value)?,
+            "auth_failure_max_sources" => self.auth_failure_max_sources = num(key, value)?,
             "trusted_proxies" => {
                 self.trusted_proxies = value
                     .split(',')
@@ -309,31 +627,42 @@ impl Config {
             }
             "master_key" => self.master_key = opt(value),
             "master_key_file" => self.master_key_file = opt(value).map(PathBuf::from),
-            "allow_unencrypted" => self.allow_unencrypted = flag(value)?,
-            "result_cache_bytes" => self.result_cache_bytes = num(value)?,
-            "limits_max_file_bytes" => self.limits.max_file_bytes = num(value)?,
-            "limits_max_objects" => self.limits.max_objects = num(value)?,
-            "limits_max_nesting" => self.limits.max_nesting = num(value)?,
-            "limits_max_stream_bytes" => self.limits.max_stream_bytes = num(value)?,
-            "limits_max_document_bytes" => self.limits.max_document_bytes = num(value)?,
-            "limits_max_operators_per_page" => self.limits.max_operators_per_page = num(value)?,
-            "limits_max_chars_per_page" => self.limits.max_chars_per_page = num(value)?,
-            "limits_max_xobject_depth" => self.limits.max_xobject_depth = num(value)?,
-            "limits_max_pages" => self.limits.max_pages = num(value)?,
-            "limits_deadline_ms" => self.limits.deadline_ms = num(value)?,
-            // Variables of other tools that share the prefix (NDF_PASSWORD, NDF_LOG, test
-            // variables) are not configuration.
-            _ => {}
+            "allow_unencrypted" => self.allow_unencrypted = flag(key, value)?,
+            "result_cache_bytes" => self.result_cache_bytes = num(key, value)?,
+            "http_header_read_timeout_ms" => self.http_header_read_timeout_ms = num(key, value)?,
+            "http_body_read_timeout_ms" => self.http_body_read_timeout_ms = num(key, value)?,
+            "http_idle_timeout_ms" => self.http_idle_timeout_ms = num(key, value)?,
+            "max_connections" => self.max_connections = num(key, value)?,
+            "http2_max_concurrent_streams" => {
+                self.http2_max_concurrent_streams = num(key, value)?;
+            }
+            "http2_max_header_list_bytes" => self.http2_max_header_list_bytes = num(key, value)?,
+            "limits_max_file_bytes" => self.limits.max_file_bytes = num(key, value)?,
+            "limits_max_objects" => self.limits.max_objects = num(key, value)?,
+            "limits_max_nesting" => self.limits.max_nesting = num(key, value)?,
+            "limits_max_stream_bytes" => self.limits.max_stream_bytes = num(key, value)?,
+            "limits_max_document_bytes" => self.limits.max_document_bytes = num(key, value)?,
+            "limits_max_operators_per_page" => {
+                self.limits.max_operators_per_page = num(key, value)?;
+            }
+            "limits_max_chars_per_page" => self.limits.max_chars_per_page = num(key, value)?,
+            "limits_max_xobject_depth" => self.limits.max_xobject_depth = num(key, value)?,
+            "limits_max_pages" => self.limits.max_pages = num(key, value)?,
+            "limits_deadline_ms" => self.limits.deadline_ms = num(key, value)?,
+            _ => {
+                return Err(ConfigError::UnknownKey {
+                    key: key.to_owned(),
+                    suggestion: nearest_key(key).map(str::to_owned),
+                });
+            }
         }
         Ok(())
     }
 
     /// Check values that would make the service misbehave.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let bad = |m: &str| Err(ConfigError(m.to_owned()));
-        if self.listen.parse::<std::net::SocketAddr>().is_err() {
-            return bad("listen must be ADDR:PORT, e.g. 127.0.0.1:8080");
-        }
+        let bad = |m: &str| Err(ConfigError::invalid(m));
+        self.listen_addr()?;
         if self.max_body_bytes == 0 || self.max_body_bytes > self.limits.max_file_bytes {
             return bad("max_body_bytes must be between 1 and limits.max_file_bytes");
         }
@@ -346,10 +675,14 @@ impl Config {
         if self.sync_timeout_ms == 0 {
             return bad("sync_timeout_ms must be positive");
         }
-        if !self.admin_listen.is_empty()
-            && self.admin_listen.parse::<std::net::SocketAddr>().is_err()
-        {
-            return bad("admin_listen must be ADDR:PORT (or empty for no admin listener)");
+        if !self.admin_listen.is_empty() {
+            self.admin_listen
+                .parse::<std::net::SocketAddr>()
+                .map_err(|source| ConfigError::Address {
+                    key: "admin_listen",
+                    value: self.admin_listen.clone(),
+                    source,
+                })?;
         }
         if self.tls_cert_file.is_some() != self.tls_key_file.is_some() {
             return bad("tls_cert_file and tls_key_file go together");
@@ -363,6 +696,29 @@ impl Config {
         if self.admin_max_profile_seconds == 0 || self.admin_max_profile_seconds > 3600 {
             return bad("admin_max_profile_seconds must be between 1 and 3600");
         }
+        for (key, ms) in [
+            (
+                "http_header_read_timeout_ms",
+                self.http_header_read_timeout_ms,
+            ),
+            ("http_body_read_timeout_ms", self.http_body_read_timeout_ms),
+            ("http_idle_timeout_ms", self.http_idle_timeout_ms),
+        ] {
+            if !(100..=86_400_000).contains(&ms) {
+                return Err(ConfigError::invalid(format!(
+                    "{key} must be between 100 and 86400000"
+                )));
+            }
+        }
+        if self.max_connections == 0 || self.max_connections > 1_000_000 {
+            return bad("max_connections must be between 1 and 1000000");
+        }
+        if self.http2_max_concurrent_streams == 0 {
+            return bad("http2_max_concurrent_streams must be at least 1");
+        }
+        if self.http2_max_header_list_bytes < 1024 {
+            return bad("http2_max_header_list_bytes must be at least 1024");
+        }
         if !(1_000..=86_400_000).contains(&self.auth_failure_window_ms) {
             return bad("auth_failure_window_ms must be between 1000 and 86400000");
         }
@@ -374,11 +730,20 @@ impl Config {
             .iter()
             .find(|p| crate::auth_limit::parse_cidr(p).is_none())
         {
-            return Err(ConfigError(format!(
+            return Err(ConfigError::invalid(format!(
                 "trusted_proxies: {p:?} is not an IP address or CIDR range"
             )));
         }
         Ok(())
+    }
+
+    /// The address of the API listener.
+    pub fn listen_addr(&self) -> Result<std::net::SocketAddr, ConfigError> {
+        self.listen.parse().map_err(|source| ConfigError::Address {
+            key: "listen",
+            value: self.listen.clone(),
+            source,
+        })
     }
 
     /// The TLS files, when TLS is configured.
@@ -475,6 +840,121 @@ mod tests {
         );
         c.listen = "nowhere".into();
         assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn keys_are_exactly_the_fields_of_the_file() {
+        let rendered = serde_json::to_value(Config::default()).unwrap();
+        let mut fields = Vec::new();
+        for (k, v) in rendered.as_object().unwrap() {
+            match v.as_object() {
+                Some(table) => fields.extend(table.keys().map(|f| format!("{k}_{f}"))),
+                None => fields.push(k.clone()),
+            }
+        }
+        for f in &fields {
+            assert!(KEYS.contains(&f.as_str()), "{f} is missing from KEYS");
+        }
+        for k in KEYS {
+            assert!(
+                fields.iter().any(|f| f == k),
+                "KEYS has {k}, the file does not"
+            );
+            // Every key is taken by `set` (a value of the wrong type is a BadValue, never
+            // an UnknownKey).
+            let mut c = Config::default();
+            match c.set(k, "1") {
+                Ok(()) | Err(ConfigError::BadValue { .. }) => {}
+                Err(e) => panic!("{k}: {e}"),
+            }
+        }
+    }
+
+    #[test]
+    fn unknown_keys_and_variables_are_errors_naming_the_nearest_key() {
+        let mut c = Config::default();
+        let e = c.set("max_atempts", "5").unwrap_err();
+        assert!(
+            matches!(&e, ConfigError::UnknownKey { key, suggestion: Some(s) } if key == "max_atempts" && s == "max_attempts"),
+            "{e:?}"
+        );
+        assert!(e.to_string().contains("\"max_attempts\""), "{e}");
+        assert!(matches!(
+            c.set("zzzzzzzzzzzz", "5"),
+            Err(ConfigError::UnknownKey {
+                suggestion: None,
+                ..
+            })
+        ));
+        let e = c
+            .apply_env([("NDF_MAX_ATEMPTS".to_owned(), "5".to_owned())])
+            .unwrap_err();
+        assert!(
+            matches!(&e, ConfigError::UnknownVariable { var, suggestion: Some(s), .. } if var == "NDF_MAX_ATEMPTS" && s == "NDF_MAX_ATTEMPTS"),
+            "{e:?}"
+        );
+        // The variables of ndf's own tools and tests are not configuration.
+        c.apply_env(
+            [
+                "NDF_PASSWORD",
+                "NDF_LOG",
+                "NDF_LOG_FORMAT",
+                "NDF_CONFIG",
+                "NDF_SIMD",
+                "NDF_CHILD_MEMORY_LIMIT",
+                "NDF_POOL_TEST_HOOKS",
+                "NDF_REQUIRE_SERVICES",
+                "NDF_TEST_POSTGRES_URL",
+                "NDF_BENCH_OUT",
+            ]
+            .map(|k| (k.to_owned(), "x".to_owned())),
+        )
+        .unwrap();
+        assert_eq!(c.max_attempts, Config::default().max_attempts);
+        // The file: unknown keys at the top and in [limits].
+        let e = Config::from_toml("max_atempts = 5").unwrap_err();
+        assert!(format!("{:?}", std::error::Error::source(&e)).contains("max_atempts"));
+        let e = Config::from_toml("[limits]\ndedline_ms = 5\n").unwrap_err();
+        let cause = std::error::Error::source(&e).unwrap().to_string();
+        assert!(
+            cause.contains("limits.dedline_ms") && cause.contains("limits.deadline_ms"),
+            "{cause}"
+        );
+        assert_eq!(
+            Config::from_toml("[limits]\ndeadline_ms = 5\n")
+                .unwrap()
+                .limits
+                .deadline_ms,
+            5
+        );
+    }
+
+    #[test]
+    fn errors_keep_their_cause() {
+        use std::error::Error as _;
+        let mut c = Config::default();
+        let e = c.set("workers", "many").unwrap_err();
+        let cause = e.source().expect("the parser's error");
+        assert!(cause.is::<std::num::ParseIntError>(), "{cause:?}");
+        let e = c
+            .apply_env([("NDF_WORKERS".to_owned(), "many".to_owned())])
+            .unwrap_err();
+        assert_eq!(e.to_string(), "environment variable NDF_WORKERS");
+        let inner = e.source().unwrap();
+        assert_eq!(
+            inner.to_string(),
+            "workers: expected a number, got \"many\""
+        );
+        assert!(inner.source().unwrap().is::<std::num::ParseIntError>());
+        let e = Config::from_toml("workers = \"many\"").unwrap_err();
+        assert!(e.source().unwrap().is::<toml::de::Error>());
+        c.listen = "nowhere".into();
+        let e = c.validate().unwrap_err();
+        assert!(
+            e.source().unwrap().is::<std::net::AddrParseError>(),
+            "{e:?}"
+        );
+        assert!(e.to_string().contains("\"nowhere\""), "{e}");
     }
 
     #[test]

@@ -18,26 +18,10 @@ use crate::telemetry::trace;
 use crate::util::now_millis;
 use tracing::Instrument;
 
-/// Run `n` consumers until `stop` turns true; each finishes (or hands back) its current job.
-pub(crate) async fn run_consumers(
-    state: Arc<AppState>,
-    n: usize,
-    stop: watch::Receiver<bool>,
-    grace: watch::Receiver<bool>,
-) {
-    let mut tasks = Vec::new();
-    for i in 0..n.max(1) {
-        let (state, stop, grace) = (state.clone(), stop.clone(), grace.clone());
-        tasks.push(tokio::spawn(async move {
-            consumer(state, i, stop, grace).await;
-        }));
-    }
-    for t in tasks {
-        let _ = t.await;
-    }
-}
-
-async fn consumer(
+/// One job consumer: leases jobs until `stop` turns true, then finishes (or, when `grace`
+/// fires, hands back) its current job. The replica runs one task per consumer and watches
+/// each (a panicked consumer stops the replica instead of silently lowering its capacity).
+pub(crate) async fn consumer(
     state: Arc<AppState>,
     index: usize,
     mut stop: watch::Receiver<bool>,

@@ -18,6 +18,7 @@ pub mod auth;
 pub mod auth_limit;
 pub mod cache;
 pub mod config;
+pub mod file_modes;
 mod jobs;
 pub mod openapi;
 pub mod problem;
@@ -26,6 +27,7 @@ pub mod status;
 mod sweeper;
 pub mod telemetry;
 pub mod tls;
+pub mod transport;
 pub mod util;
 pub mod webhook;
 
@@ -83,6 +85,41 @@ pub enum ServerError {
     /// Binding or serving failed.
     #[error("network: {0}")]
     Io(#[from] std::io::Error),
+    /// A background task (job consumer, webhook dispatcher, sweeper, listener, ...) panicked
+    /// or ended while the replica was running: the replica drained and stopped so that its
+    /// supervisor restarts it, rather than going on without it.
+    #[error("background task {task} {reason}")]
+    TaskFailed {
+        /// Which task.
+        task: &'static str,
+        /// "panicked: <message>" or how it ended.
+        reason: String,
+    },
+}
+
+/// An error and its causes, `: `-separated (for log lines; `Display` shows only the first).
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    // Bounded: error chains are short, but a cyclic `source()` must not hang a log line.
+    for _ in 0..16 {
+        let Some(c) = cause else { break };
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
+}
+
+/// The message of a panic payload (`panic!` with a literal or a formatted message).
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "(no message)".to_owned()
+    }
 }
 
 /// The store settings of a configuration (also what `ndf keys` / `ndf audit` open).
@@ -127,6 +164,10 @@ pub async fn build_state(
     check_admin_listen(&config)?;
     if config.store.is_none() || config.blobs.is_none() {
         std::fs::create_dir_all(&config.data_dir)?;
+    }
+    // A data directory from before the umask (or made by hand) may be open to other users.
+    for path in file_modes::storage_paths(&config) {
+        file_modes::make_private_logged(&path);
     }
     let mut so = store_options(&config);
     // The audit chain's key, never in the database (an external store needs api_key_secret).
@@ -293,7 +334,7 @@ fn check_admin_listen(config: &Config) -> Result<(), ServerError> {
         return Ok(());
     }
     let addr: SocketAddr = config.admin_listen.parse().map_err(|_| {
-        config::ConfigError(format!(
+        config::ConfigError::invalid(format!(
             "bad admin_listen address {:?}",
             config.admin_listen
         ))
@@ -311,7 +352,7 @@ fn check_admin_listen(config: &Config) -> Result<(), ServerError> {
              public address (admin_listen_allow_public)"
         ),
         None => {
-            return Err(config::ConfigError(format!(
+            return Err(config::ConfigError::invalid(format!(
                 "refusing admin_listen {addr}: the admin listener is unauthenticated, so it \
                  binds only to loopback or a private address (10/8, 172.16/12, 192.168/16, \
                  100.64/10, fc00::/7); set admin_listen_allow_public=true to force it"
@@ -331,7 +372,7 @@ async fn spawn_admin(
         return Ok(None);
     }
     let addr: SocketAddr = state.config.admin_listen.parse().map_err(|_| {
-        config::ConfigError(format!(
+        config::ConfigError::invalid(format!(
             "bad admin_listen address {:?}",
             state.config.admin_listen
         ))
@@ -359,42 +400,181 @@ async fn spawn_admin(
     })))
 }
 
-/// Background tasks of a replica: consumers, webhooks, sweeper. Returned handles finish after
+/// Background tasks of a replica: consumers, webhooks, sweeper, sampler. They run until
 /// `stop` (consumers hand back their job when `grace` fires).
 fn spawn_background(
+    tasks: &mut Supervisor,
     state: &Arc<AppState>,
     consumers: bool,
     stop: &watch::Receiver<bool>,
     grace: &watch::Receiver<bool>,
-) -> Vec<tokio::task::JoinHandle<()>> {
-    let mut tasks = Vec::new();
+) {
     if consumers {
         let n = if state.config.job_concurrency > 0 {
             state.config.job_concurrency
         } else {
             state.config.worker_count()
         };
-        tasks.push(tokio::spawn(jobs::run_consumers(
-            state.clone(),
-            n,
-            stop.clone(),
-            grace.clone(),
-        )));
+        // One task per consumer, so the loss of any one is seen at once.
+        for i in 0..n.max(1) {
+            tasks.spawn(
+                "job consumer",
+                jobs::consumer(state.clone(), i, stop.clone(), grace.clone()),
+            );
+        }
     }
-    tasks.push(tokio::spawn(webhook::run_dispatcher(
-        state.clone(),
-        stop.clone(),
-    )));
-    tasks.push(tokio::spawn(sweeper::run_sweeper(
-        state.clone(),
-        stop.clone(),
-    )));
-    tasks.push(tokio::spawn(status::run_sampler(
-        state.clone(),
-        stop.clone(),
-    )));
-    tasks.push(tokio::spawn(audit::run_anchor(state.clone(), stop.clone())));
-    tasks
+    tasks.spawn(
+        "webhook dispatcher",
+        webhook::run_dispatcher(state.clone(), stop.clone()),
+    );
+    tasks.spawn(
+        "retention sweeper",
+        sweeper::run_sweeper(state.clone(), stop.clone()),
+    );
+    tasks.spawn(
+        "status sampler",
+        status::run_sampler(state.clone(), stop.clone()),
+    );
+    tasks.spawn(
+        "audit anchor",
+        audit::run_anchor(state.clone(), stop.clone()),
+    );
+}
+
+/// How long background tasks get to end after the grace period before they are aborted.
+const TASK_EXIT_MARGIN: Duration = Duration::from_secs(5);
+
+/// A background task that ended while the replica was running.
+#[derive(Debug)]
+struct TaskFailure {
+    task: &'static str,
+    reason: String,
+}
+
+impl From<TaskFailure> for ServerError {
+    fn from(f: TaskFailure) -> Self {
+        ServerError::TaskFailed {
+            task: f.task,
+            reason: f.reason,
+        }
+    }
+}
+
+/// The background tasks of a replica, by name: a task that panics or ends before the replica
+/// is stopped is reported (never discarded), and the replica then drains and exits with an
+/// error so that its supervisor restarts it.
+#[derive(Debug, Default)]
+struct Supervisor {
+    set: tokio::task::JoinSet<()>,
+    names: std::collections::HashMap<tokio::task::Id, &'static str>,
+}
+
+impl Supervisor {
+    fn spawn(&mut self, name: &'static str, task: impl Future<Output = ()> + Send + 'static) {
+        #[cfg(feature = "test-hooks")]
+        let task = test_hooks::panic_if_asked(name, task);
+        let handle = self.set.spawn(task);
+        self.names.insert(handle.id(), name);
+    }
+
+    /// Watch a task spawned elsewhere.
+    fn adopt(&mut self, name: &'static str, handle: tokio::task::JoinHandle<()>) {
+        self.spawn(name, async move {
+            if let Err(e) = handle.await
+                && e.is_panic()
+            {
+                std::panic::resume_unwind(e.into_panic());
+            }
+        });
+    }
+
+    /// `None` for a task that returned (some have nothing to do in some configurations,
+    /// e.g. the webhook dispatcher without webhooks); a failure for one that panicked.
+    fn describe(
+        &mut self,
+        ended: Result<(tokio::task::Id, ()), tokio::task::JoinError>,
+    ) -> Option<TaskFailure> {
+        let (id, reason) = match ended {
+            Ok((id, ())) => {
+                let task = self.names.remove(&id).unwrap_or("unnamed task");
+                tracing::debug!(task, "background task finished");
+                return None;
+            }
+            Err(e) if e.is_panic() => {
+                let id = e.id();
+                (
+                    id,
+                    format!("panicked: {}", panic_message(e.into_panic().as_ref())),
+                )
+            }
+            Err(e) => (e.id(), "was cancelled".to_owned()),
+        };
+        Some(TaskFailure {
+            task: self.names.remove(&id).unwrap_or("unnamed task"),
+            reason,
+        })
+    }
+
+    /// The first task to fail (pending forever when none does).
+    async fn first_failure(&mut self) -> TaskFailure {
+        while let Some(ended) = self.set.join_next_with_id().await {
+            if let Some(failure) = self.describe(ended) {
+                tracing::error!(
+                    task = failure.task,
+                    reason = %failure.reason,
+                    "a background task failed: this replica drains and exits with an error, to be restarted"
+                );
+                return failure;
+            }
+        }
+        std::future::pending().await
+    }
+
+    /// Wait for every task until `deadline`, then abort the rest; the first that panicked.
+    async fn join_all(&mut self, deadline: tokio::time::Instant) -> Option<TaskFailure> {
+        let mut first = None;
+        loop {
+            match tokio::time::timeout_at(deadline, self.set.join_next_with_id()).await {
+                Ok(None) => return first,
+                Ok(Some(ended)) => {
+                    if let Some(failure) = self.describe(ended) {
+                        tracing::error!(task = failure.task, reason = %failure.reason, "a background task failed while stopping");
+                        first.get_or_insert(failure);
+                    }
+                }
+                Err(_) => {
+                    tracing::warn!(
+                        remaining = self.set.len(),
+                        "background tasks did not stop in time; aborting them"
+                    );
+                    self.set.shutdown().await;
+                    return first;
+                }
+            }
+        }
+    }
+}
+
+/// Deliberate failures for the service tests (cargo feature `test-hooks`, enabled only by the
+/// test builds of `ndf-cli`; never in a release build).
+#[cfg(feature = "test-hooks")]
+mod test_hooks {
+    use std::future::Future;
+
+    /// `NDF_TEST_PANIC_TASK=<name>`: the task of that name panics after 200 ms.
+    pub(super) fn panic_if_asked(
+        name: &'static str,
+        task: impl Future<Output = ()> + Send + 'static,
+    ) -> impl Future<Output = ()> + Send + 'static {
+        let asked = std::env::var("NDF_TEST_PANIC_TASK").is_ok_and(|v| v == name);
+        async move {
+            if asked {
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                panic!("test hook: {name} panics on purpose");
+            }
+            task.await;
+        }
+    }
 }
 
 /// Run the API (and, unless disabled, job consumers) until `shutdown` resolves, then drain:
@@ -407,17 +587,16 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
     on_listening: impl FnOnce(SocketAddr, bool) + Send,
 ) -> Result<(), ServerError> {
-    let listen: SocketAddr = config
-        .listen
-        .parse()
-        .map_err(|_| config::ConfigError(format!("bad listen address {:?}", config.listen)))?;
+    // Files and directories this process creates are its user's only (data directory,
+    // database, blobs, keys).
+    file_modes::private_umask();
+    let listen = config.listen_addr()?;
     let tls_files = config.tls_files();
     let tls = match &tls_files {
-        Some(files) => Some(axum_server::tls_rustls::RustlsConfig::from_config(
-            tls::server_config(files)?,
-        )),
+        Some(files) => Some(tls::CurrentConfig::new(tls::server_config(files)?)),
         None => None,
     };
+    let fd_limit = transport::raise_fd_limit();
     let state = build_state(config, &options).await?;
     // Open (no keys) only on loopback or when explicitly told so, and only while the store
     // has never held a key; the mode is logged here and at every change (auth::run_watch).
@@ -427,7 +606,7 @@ pub async fn serve(
         .await
         .map_err(|e| std::io::Error::other(format!("reading the API keys' state: {e}")))?;
     if !ever && !auth::is_loopback(&listen) && !state.config.insecure_no_auth {
-        return Err(config::ConfigError(format!(
+        return Err(config::ConfigError::invalid(format!(
             "refusing to serve {listen} without authentication: create an API key \
              (ndf keys create) or pass --insecure-no-auth"
         ))
@@ -451,79 +630,90 @@ pub async fn serve(
     on_listening(listener.local_addr()?, tls.is_some());
     let (stop_tx, stop_rx) = watch::channel(false);
     let (grace_tx, grace_rx) = watch::channel(false);
-    let mut tasks = spawn_background(&state, state.config.process_jobs, &stop_rx, &grace_rx);
-    tasks.push(tokio::spawn(auth::run_watch(
-        state.clone(),
-        stop_rx.clone(),
-    )));
-    tasks.extend(spawn_admin(&state, &stop_rx).await?);
-
-    let grace = Duration::from_millis(state.config.shutdown_grace_ms);
-    let drain_state = state.clone();
-    let (drained_tx, drained_rx) = tokio::sync::oneshot::channel::<()>();
-    let delay = Duration::from_millis(drain_state.config.shutdown_delay_ms);
-    let signal = async move {
-        shutdown.await;
-        drain_state.draining.store(true, Ordering::Relaxed);
-        tracing::info!("shutting down: no new work; finishing in-flight requests and jobs");
-        let _ = stop_tx.send(true);
-        // Still accepting (answering 503) while load balancers notice /readyz.
-        tokio::time::sleep(delay).await;
-        let _ = drained_tx.send(());
-    };
-    let app = router(state.clone());
-    let server = match (tls, tls_files) {
-        (Some(rustls_config), Some(files)) => {
-            tasks.push(tokio::spawn(tls::reload_on_change(
-                rustls_config.clone(),
-                files,
-                stop_rx.clone(),
-            )));
-            let handle = axum_server::Handle::new();
-            let on_signal = handle.clone();
-            tokio::spawn(async move {
-                signal.await;
-                on_signal.graceful_shutdown(None);
-            });
-            let listener = listener.into_std()?;
-            let server = axum_server::from_tcp_rustls(listener, rustls_config)?
-                .handle(handle)
-                .serve(app.into_make_service_with_connect_info::<SocketAddr>());
-            tokio::spawn(server)
+    let mut tasks = Supervisor::default();
+    spawn_background(
+        &mut tasks,
+        &state,
+        state.config.process_jobs,
+        &stop_rx,
+        &grace_rx,
+    );
+    tasks.spawn(
+        "auth watch",
+        auth::run_watch(state.clone(), stop_rx.clone()),
+    );
+    if let Some(admin) = spawn_admin(&state, &stop_rx).await? {
+        tasks.adopt("admin listener", admin);
+    }
+    if let (Some(current), Some(files)) = (&tls, tls_files) {
+        tasks.spawn(
+            "TLS reload",
+            tls::reload_on_change(current.clone(), files, stop_rx.clone()),
+        );
+    }
+    let (close_tx, close_rx) = tokio::sync::oneshot::channel::<()>();
+    let mut server = tokio::spawn(transport::serve(
+        listener,
+        router(state.clone()),
+        tls,
+        transport::Limits::new(&state.config, fd_limit),
+        state.metrics.clone(),
+        async move {
+            let _ = close_rx.await;
+        },
+    ));
+    // Serve until told to stop, or until the listener or a background task fails: a replica
+    // that lost its job consumers must not go on looking healthy.
+    let mut server_ended = false;
+    let mut failure = tokio::select! {
+        () = shutdown => None,
+        failed = tasks.first_failure() => Some(failed),
+        ended = &mut server => {
+            server_ended = true;
+            let reason = match ended {
+                Ok(()) => "ended while the replica was running".to_owned(),
+                Err(e) if e.is_panic() => format!("panicked: {}", panic_message(e.into_panic().as_ref())),
+                Err(_) => "was cancelled".to_owned(),
+            };
+            tracing::error!(task = "API listener", %reason, "the API listener failed: this replica exits with an error");
+            Some(TaskFailure { task: "API listener", reason })
         }
-        _ => {
-            let server = axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(signal);
-            tokio::spawn(async move { server.await })
-        }
     };
-    let _ = drained_rx.await;
+    state.draining.store(true, Ordering::Relaxed);
+    tracing::info!("shutting down: no new work; finishing in-flight requests and jobs");
+    let _ = stop_tx.send(true);
+    // Still accepting (answering 503) while load balancers notice /readyz.
+    tokio::time::sleep(Duration::from_millis(state.config.shutdown_delay_ms)).await;
+    let _ = close_tx.send(());
     // In-flight requests and jobs get `grace` to finish; then jobs are handed back (another
     // replica, or this one after a restart, takes them) and requests are dropped.
-    let deadline = tokio::time::Instant::now() + grace;
+    let deadline =
+        tokio::time::Instant::now() + Duration::from_millis(state.config.shutdown_grace_ms);
     let grace_timer = tokio::spawn(async move {
         tokio::time::sleep_until(deadline).await;
         let _ = grace_tx.send(true);
     });
-    let mut server = server;
-    if tokio::time::timeout_at(deadline, &mut server)
-        .await
-        .is_err()
+    if !server_ended
+        && tokio::time::timeout_at(deadline, &mut server)
+            .await
+            .is_err()
     {
         server.abort();
     }
-    for t in tasks {
-        let _ = t.await;
+    if let Some(f) = tasks.join_all(deadline + TASK_EXIT_MARGIN).await {
+        failure.get_or_insert(f);
     }
     grace_timer.abort();
     // Failures counted since the last summary are written before the replica goes.
     audit::flush_auth_failures(&state, true).await;
     state.pool.shutdown(Duration::from_secs(1)).await;
-    tracing::info!("stopped");
-    Ok(())
+    match failure {
+        None => {
+            tracing::info!("stopped");
+            Ok(())
+        }
+        Some(f) => Err(f.into()),
+    }
 }
 
 /// Run job consumers without HTTP until `shutdown` resolves (`ndf worker`).
@@ -532,26 +722,35 @@ pub async fn run_worker(
     options: ServeOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
+    file_modes::private_umask();
+    transport::raise_fd_limit();
     let state = build_state(config, &options).await?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let (grace_tx, grace_rx) = watch::channel(false);
-    let mut tasks = spawn_background(&state, true, &stop_rx, &grace_rx);
-    tasks.extend(spawn_admin(&state, &stop_rx).await?);
-    shutdown.await;
+    let mut tasks = Supervisor::default();
+    spawn_background(&mut tasks, &state, true, &stop_rx, &grace_rx);
+    if let Some(admin) = spawn_admin(&state, &stop_rx).await? {
+        tasks.adopt("admin listener", admin);
+    }
+    let mut failure = tokio::select! {
+        () = shutdown => None,
+        failed = tasks.first_failure() => Some(failed),
+    };
     state.draining.store(true, Ordering::Relaxed);
     let _ = stop_tx.send(true);
-    let grace = Duration::from_millis(state.config.shutdown_grace_ms);
-    let grace_timer = {
-        let grace_tx = grace_tx.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(grace).await;
-            let _ = grace_tx.send(true);
-        })
-    };
-    for t in tasks {
-        let _ = t.await;
+    let deadline =
+        tokio::time::Instant::now() + Duration::from_millis(state.config.shutdown_grace_ms);
+    let grace_timer = tokio::spawn(async move {
+        tokio::time::sleep_until(deadline).await;
+        let _ = grace_tx.send(true);
+    });
+    if let Some(f) = tasks.join_all(deadline + TASK_EXIT_MARGIN).await {
+        failure.get_or_insert(f);
     }
     grace_timer.abort();
     state.pool.shutdown(Duration::from_secs(1)).await;
-    Ok(())
+    match failure {
+        None => Ok(()),
+        Some(f) => Err(f.into()),
+    }
 }

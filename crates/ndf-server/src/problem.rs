@@ -46,6 +46,9 @@ pub enum ApiCode {
     NotFound,
     /// 405 `method_not_allowed`: the path exists but not with this method.
     MethodNotAllowed,
+    /// 408 `request_timeout`: the request did not arrive in time (its body within
+    /// `http_body_read_timeout_ms`).
+    RequestTimeout,
     /// 409 `idempotency_conflict`: the Idempotency-Key was used with a different body.
     IdempotencyConflict,
     /// 409 `job_not_finished`: the result of a queued or running job was asked for.
@@ -88,6 +91,7 @@ impl ApiCode {
         ApiCode::Forbidden,
         ApiCode::NotFound,
         ApiCode::MethodNotAllowed,
+        ApiCode::RequestTimeout,
         ApiCode::IdempotencyConflict,
         ApiCode::JobNotFinished,
         ApiCode::ResultGone,
@@ -128,6 +132,11 @@ impl ApiCode {
                 StatusCode::METHOD_NOT_ALLOWED,
                 "method_not_allowed",
                 "Method not allowed",
+            ),
+            ApiCode::RequestTimeout => (
+                StatusCode::REQUEST_TIMEOUT,
+                "request_timeout",
+                "The request did not arrive in time",
             ),
             ApiCode::IdempotencyConflict => (
                 StatusCode::CONFLICT,

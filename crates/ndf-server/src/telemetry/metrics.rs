@@ -93,6 +93,14 @@ metrics! {
         "Time from request to the end of the response headers (streamed bodies excluded), by route, method and status class."),
     HttpRequestsInFlight => ("ndf_http_requests_in_flight", Gauge, [], NONE,
         "HTTP requests being handled now."),
+    HttpConnections => ("ndf_http_connections", Gauge, [], NONE,
+        "Open connections of the API listener."),
+    HttpConnectionsRefused => ("ndf_http_connections_refused", Counter, [], NONE,
+        "Connections of the API listener closed at once because max_connections were open."),
+    HttpTimeouts => ("ndf_http_timeouts", Counter, ["phase"], NONE,
+        "Connections or requests of the API listener cut by a timeout, by phase: header (TLS handshake or request headers), body (request body, answered 408), idle (no request in flight), write (the client stopped reading)."),
+    TlsHandshakeFailures => ("ndf_tls_handshake_failures", Counter, ["reason"], NONE,
+        "TLS handshakes of the API listener that failed, by reason: not_tls, incompatible (old version, no common cipher), malformed, client_certificate, alert_received, closed, timeout, other."),
     JobsCreated => ("ndf_jobs_created", Counter, [], NONE,
         "Jobs created by this replica (idempotent replays excluded)."),
     JobsFinished => ("ndf_jobs_finished", Counter, ["outcome"], NONE,
@@ -217,6 +225,14 @@ impl Registry {
     pub fn declare_known_series(&self, error_codes: &[&'static str]) {
         let zero = |m: Metric, labels: &[&'static str]| self.add(m, labels, 0.0);
         zero(Metric::HttpRequestsInFlight, &[]);
+        zero(Metric::HttpConnections, &[]);
+        zero(Metric::HttpConnectionsRefused, &[]);
+        for phase in crate::transport::TIMEOUT_PHASES {
+            zero(Metric::HttpTimeouts, &[phase]);
+        }
+        for reason in crate::tls::FAILURE_REASONS {
+            zero(Metric::TlsHandshakeFailures, &[reason]);
+        }
         zero(Metric::JobsCreated, &[]);
         zero(Metric::JobRetries, &[]);
         zero(Metric::InputBytes, &[]);

@@ -53,8 +53,11 @@ impl LogFormat {
 #[derive(Debug)]
 pub struct TelemetryGuard {
     provider: Option<SdkTracerProvider>,
-    /// Where spans go, for the start-up log line.
+    /// Where spans go, for the start-up log line: `None` when nothing is exported (no
+    /// endpoint, or the exporter could not be built).
     pub exporting_to: Option<String>,
+    /// Why spans are not exported although an endpoint was configured.
+    pub export_error: Option<String>,
 }
 
 impl TelemetryGuard {
@@ -111,13 +114,17 @@ pub fn init(component: &'static str) -> TelemetryGuard {
         .build();
     let mut builder = SdkTracerProvider::builder().with_resource(resource);
     let mut export_error = None;
-    if endpoint.is_some() {
+    let mut exporting_to = None;
+    if let Some(endpoint) = endpoint {
         match opentelemetry_otlp::SpanExporter::builder()
             .with_http()
             .build()
         {
-            Ok(exporter) => builder = builder.with_batch_exporter(exporter),
-            Err(e) => export_error = Some(e.to_string()),
+            Ok(exporter) => {
+                builder = builder.with_batch_exporter(exporter);
+                exporting_to = Some(endpoint);
+            }
+            Err(e) => export_error = Some(crate::error_chain(&e)),
         }
     }
     // Without an exporter spans still get ids: logs, webhooks and stored jobs carry them.
@@ -166,13 +173,12 @@ pub fn init(component: &'static str) -> TelemetryGuard {
         return TelemetryGuard {
             provider: None,
             exporting_to: None,
+            export_error: None,
         };
     }
-    if let Some(e) = export_error {
-        tracing::warn!(error = %e, "OTLP exporter could not be built; spans are not exported");
-    }
     TelemetryGuard {
-        exporting_to: endpoint,
+        exporting_to,
+        export_error,
         provider: Some(provider),
     }
 }
