@@ -719,16 +719,21 @@ fn sync_extraction_overload_and_timeout_kill_the_worker() {
             )
         })
     };
-    // The slow request sleeps 4 s in the worker; 1 s is plenty for it to get there.
-    std::thread::sleep(Duration::from_secs(1));
-    let start = Instant::now();
+    // The slow request holds the only worker for 4 s once it got there: polled, not assumed
+    // after a fixed sleep (readyz answers 503 once the worker is busy and nobody may wait).
+    wait_until(
+        Duration::from_secs(30),
+        "the slow request holds the worker",
+        || ready(&http, &server).0 == 503,
+    );
     let r = post(&http, &server, "/v1/extract", three_pages());
     let (retry, _) = problem(r, 503, "overloaded", "second request");
     retry_seconds(retry, "overloaded");
+    // Refused at once, not after waiting for the worker: the slow request is still running
+    // (an order of events, not a wall-clock bound).
     assert!(
-        start.elapsed() < Duration::from_secs(3),
-        "refused at once, not after waiting: {:?}",
-        start.elapsed()
+        !busy.is_finished(),
+        "refused only after the worker was free"
     );
     let r = http
         .post(server.url("/v1/extract"))
@@ -781,9 +786,11 @@ fn sync_extraction_overload_and_timeout_kill_the_worker() {
         "hanging document",
     );
     let took = start.elapsed();
+    // The 504 itself shows the deadline fired (the document hangs forever); the lower bound
+    // that it did not fire early. No upper bound: a busy machine may answer late.
     assert!(
-        took >= Duration::from_millis(1400) && took < Duration::from_secs(10),
-        "504 after the 1.5 s deadline, not much later: {took:?}"
+        took >= Duration::from_millis(1400),
+        "504 before the 1.5 s deadline: {took:?}"
     );
     wait_until(Duration::from_secs(10), "the hung worker is killed", || {
         !alive(hung)
@@ -801,18 +808,12 @@ fn sync_extraction_overload_and_timeout_kill_the_worker() {
         after.len() == 1 && after[0] != hung,
         "a new worker replaced {hung}: {after:?}"
     );
-    let start = Instant::now();
     let (_, text) = ok_text(
         post(&http, &server, "/v1/extract?format=text", three_pages()),
         &server,
         "after the timeout",
     );
     assert_in_order(&text, &WORDS, "after the timeout");
-    assert!(
-        start.elapsed() < Duration::from_secs(10),
-        "served at once: {:?}",
-        start.elapsed()
-    );
 
     // The deadline passes after the stream began: the page lines so far, then one error
     // line. The body pauses 700 ms: the request's deadline runs from the request's start, the
@@ -1363,7 +1364,6 @@ fn cancelling_a_running_job_kills_its_worker() {
             name,
         );
         assert_eq!(v["state"], "cancelled", "{name}: {v}");
-        let stopped = Instant::now();
         wait_until(
             Duration::from_secs(10),
             "the cancelled job's worker is killed",
@@ -1378,12 +1378,8 @@ fn cancelling_a_running_job_kills_its_worker() {
             &server,
             name,
         );
+        // The only worker served a request after the cancel (its replacement came up).
         assert_in_order(&text, &WORDS, name);
-        assert!(
-            stopped.elapsed() < Duration::from_secs(10),
-            "{name}: the only worker served a request soon after the cancel: {:?}",
-            stopped.elapsed()
-        );
         // It stays cancelled (nothing finishes it later) and has no result.
         std::thread::sleep(Duration::from_millis(500));
         let j = ok_json(
@@ -1418,8 +1414,10 @@ fn shutdown_drains_then_finishes_the_running_job_and_exits_zero() {
             hooks(&[
                 ("workers", "2"),
                 ("poll_interval_ms", "50"),
-                ("shutdown_delay_ms", "1500"),
-                ("shutdown_grace_ms", "20000"),
+                // Long enough for the five probes below on a busy machine; the job and the
+                // in-flight request outlast it, so they finish in the grace period.
+                ("shutdown_delay_ms", "5000"),
+                ("shutdown_grace_ms", "30000"),
             ]),
         );
         let http = client();
@@ -1427,7 +1425,7 @@ fn shutdown_drains_then_finishes_the_running_job_and_exits_zero() {
             &http,
             &server,
             "",
-            sleepy_doc(3000, "finished while draining"),
+            sleepy_doc(7000, "finished while draining"),
             name,
         );
         let id = id_of(&v);
@@ -1445,7 +1443,7 @@ fn shutdown_drains_then_finishes_the_running_job_and_exits_zero() {
                 let r = http
                     .post(url)
                     .header("content-type", "application/pdf")
-                    .body(sleepy_doc(2500, "answered while draining"))
+                    .body(sleepy_doc(6500, "answered while draining"))
                     .send()
                     .expect("request");
                 (r.status().as_u16(), r.text().unwrap_or_default())
@@ -1457,7 +1455,7 @@ fn shutdown_drains_then_finishes_the_running_job_and_exits_zero() {
 
         server.signal_term();
         let signalled = Instant::now();
-        wait_until(Duration::from_secs(1), "readyz reports draining", || {
+        wait_until(Duration::from_secs(4), "readyz reports draining", || {
             get(&http, &server, "/readyz").status() == 503
         });
         problem(
@@ -1483,7 +1481,7 @@ fn shutdown_drains_then_finishes_the_running_job_and_exits_zero() {
         // Still alive while draining.
         assert_eq!(get(&http, &server, "/healthz").status(), 200, "{name}");
         assert!(
-            signalled.elapsed() < Duration::from_millis(1500),
+            signalled.elapsed() < Duration::from_millis(5000),
             "{name}: the probes ran within the shutdown delay ({:?}); the test is too slow here",
             signalled.elapsed()
         );
