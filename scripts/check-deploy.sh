@@ -192,7 +192,7 @@ python3 - "$PORT" <<'EOF' || { cat "$TMP/am.log" >&2; fail "inhibition check fai
 import json, sys, time, urllib.request
 
 base = f"http://127.0.0.1:{sys.argv[1]}"
-for _ in range(100):  # up to 10 s for the server to come up
+for _ in range(600):  # up to 60 s for the server to come up (a busy machine is slow)
     try:
         urllib.request.urlopen(base + "/-/ready", timeout=1)
         break
@@ -226,7 +226,7 @@ urllib.request.urlopen(req, timeout=5)
 key = lambda labels: tuple(sorted(labels.items()))
 want = {key(labels): state for labels, state in cases}
 bad = []
-for _ in range(50):  # inhibition is evaluated when alerts are listed; allow a few seconds
+for _ in range(300):  # inhibition is evaluated when alerts are listed; up to 30 s on a busy machine
     got = {key(a["labels"]): a["status"]["state"]
            for a in json.load(urllib.request.urlopen(base + "/api/v2/alerts", timeout=5))}
     bad = [(dict(k), s, got.get(k)) for k, s in want.items() if got.get(k) != s]
