@@ -766,7 +766,7 @@ async fn create_job_inner(
         }
         resolve_callback(url, &s.config.webhook_allow_hosts).await?;
     }
-    let reservation = admission(&s).await?;
+    let reservation = admission(&s, &tenant_of(&caller)).await?;
     let data = read_pdf_body(&headers, body, s.config.max_body_bytes).await?;
     let now = now_millis();
     let options = s.request_options(q.pages, pw);
@@ -834,6 +834,15 @@ async fn create_job_inner(
             s.job_queued.notify_waiters();
             job
         }
+        // The store looks keys up in the caller's tenant only; the check below keeps another
+        // tenant's job out of any answer should that ever break.
+        CreateOutcome::Existing(job) | CreateOutcome::Conflict(job) if job.tenant != new.tenant => {
+            let _ = s.blobs.delete(&AppState::input_key(id)).await;
+            return Err(ApiError::new(
+                ApiCode::Internal,
+                "the idempotency key resolved outside the caller's tenant",
+            ));
+        }
         CreateOutcome::Existing(job) => {
             let _ = s.blobs.delete(&AppState::input_key(id)).await;
             job
@@ -860,12 +869,28 @@ async fn create_job_inner(
         .into_response())
 }
 
-/// Reserve a place in the queue, or refuse with 429 when it is full. The count comes from the
-/// store at most once a second; in between, this replica's own reservations are added, so a
-/// burst cannot overshoot `max_queued_jobs` (across replicas the bound is approximate by the
-/// jobs others accepted within that second). The place is given back when the reservation is
-/// dropped without [`Reservation::keep`] (no job was created).
-async fn admission(s: &AppState) -> Result<Reservation<'_>, ApiError> {
+/// Reserve a place in the queue, or refuse with 429 when it is full.
+///
+/// Per tenant first: a tenant with `max_queued_jobs_per_tenant` queued or running jobs is
+/// refused (counted in the store at each submission; concurrent submissions of one tenant can
+/// overshoot by how many are in flight at once), so one tenant cannot fill the queue for all.
+/// Then the whole queue, a safety net for the replica: the count comes from the store at most
+/// once a second; in between, this replica's own reservations are added, so a burst cannot
+/// overshoot `max_queued_jobs` (across replicas the bound is approximate by the jobs others
+/// accepted within that second). Its 429 says nothing about the depth of the queue (other
+/// tenants' jobs). The place is given back when the reservation is dropped without
+/// [`Reservation::keep`] (no job was created).
+async fn admission<'a>(s: &'a AppState, tenant: &str) -> Result<Reservation<'a>, ApiError> {
+    let quota = s.config.max_queued_jobs_per_tenant;
+    if quota > 0 && s.jobs.count_active(tenant, quota).await? >= quota {
+        return Err(ApiError::new(
+            ApiCode::QueueFull,
+            format!(
+                "this tenant already has {quota} queued or running jobs (max_queued_jobs_per_tenant)"
+            ),
+        )
+        .retry_after(5));
+    }
     let now = now_millis();
     if now - s.queued_seen_at.load(Ordering::Relaxed) > 1000 {
         let counts = s.jobs.counts(now).await?;
@@ -876,7 +901,7 @@ async fn admission(s: &AppState) -> Result<Reservation<'_>, ApiError> {
     let before = s.queued_seen.fetch_add(1, Ordering::Relaxed);
     if before >= s.config.max_queued_jobs {
         return Err(
-            ApiError::new(ApiCode::QueueFull, format!("{before} jobs are queued")).retry_after(5),
+            ApiError::new(ApiCode::QueueFull, "the service's job queue is full").retry_after(5),
         );
     }
     Ok(reservation)

@@ -106,7 +106,7 @@ async fn log_anchor(state: &AppState, key: &AuditKey, last: &mut Option<ChainHea
             }
         }
         Ok(None) => {}
-        Err(e) => tracing::warn!(error = %e, "reading the audit log's head failed"),
+        Err(e) => tracing::warn!(error = %e.report(), "reading the audit log's head failed"),
     }
 }
 
@@ -114,7 +114,7 @@ async fn log_anchor(state: &AppState, key: &AuditKey, last: &mut Option<ChainHea
 pub async fn record(state: &AppState, event: AuditEvent) {
     let action = event.action.as_str();
     if let Err(e) = state.audit.append(event, now_millis()).await {
-        tracing::error!(action, error = %e, "writing the audit log failed");
+        tracing::error!(action, error = %e.report(), "writing the audit log failed");
         state
             .metrics
             .inc(crate::telemetry::Metric::Errors, &["audit_unavailable"]);

@@ -52,6 +52,9 @@ pub struct Config {
     pub max_waiting: usize,
     /// Queued jobs accepted before new submissions get 429 with Retry-After.
     pub max_queued_jobs: u64,
+    /// Queued and running jobs one tenant may have before its submissions get 429 with
+    /// Retry-After (0 = no per-tenant limit): one tenant cannot fill the queue for all.
+    pub max_queued_jobs_per_tenant: u64,
     /// Lease of a running job in milliseconds: a worker that stops heartbeating loses its job
     /// after this long and another worker takes it.
     pub lease_ms: u64,
@@ -64,6 +67,9 @@ pub struct Config {
     /// How often a replica logs the audit log's head as an anchor (`ndf audit verify
     /// --anchor`), in milliseconds, when it changed; 0 = only at start and at shutdown.
     pub audit_anchor_interval_ms: u64,
+    /// PostgreSQL: at most this often (milliseconds, across replicas) the sweeper rewrites the
+    /// job table (`VACUUM FULL`) so deleted rows and data keys leave its files; 0 = never.
+    pub vacuum_full_interval_ms: u64,
     /// How often an idle job consumer polls the store, in milliseconds.
     pub poll_interval_ms: u64,
     /// Secret signing webhook deliveries (HMAC-SHA256). Redacted in output.
@@ -174,11 +180,13 @@ impl Default for Config {
             sync_timeout_ms: 30_000,
             max_waiting: 64,
             max_queued_jobs: 100_000,
+            max_queued_jobs_per_tenant: 10_000,
             lease_ms: 30_000,
             max_attempts: 3,
             retention_ms: 7 * 24 * 3600 * 1000,
             sweep_interval_ms: 60_000,
             audit_anchor_interval_ms: 60_000,
+            vacuum_full_interval_ms: 24 * 3600 * 1000,
             poll_interval_ms: 250,
             webhook_secret: None,
             webhook_allow_hosts: Vec::new(),
@@ -367,11 +375,13 @@ pub const KEYS: &[&str] = &[
     "sync_timeout_ms",
     "max_waiting",
     "max_queued_jobs",
+    "max_queued_jobs_per_tenant",
     "lease_ms",
     "max_attempts",
     "retention_ms",
     "sweep_interval_ms",
     "audit_anchor_interval_ms",
+    "vacuum_full_interval_ms",
     "poll_interval_ms",
     "webhook_secret",
     "webhook_allow_hosts",
@@ -584,11 +594,13 @@ impl Config {
             "sync_timeout_ms" => self.sync_timeout_ms = num(key, value)?,
             "max_waiting" => self.max_waiting = num(key, value)?,
             "max_queued_jobs" => self.max_queued_jobs = num(key, value)?,
+            "max_queued_jobs_per_tenant" => self.max_queued_jobs_per_tenant = num(key, value)?,
             "lease_ms" => self.lease_ms = num(key, value)?,
             "max_attempts" => self.max_attempts = num(key, value)?,
             "retention_ms" => self.retention_ms = num(key, value)?,
             "sweep_interval_ms" => self.sweep_interval_ms = num(key, value)?,
             "audit_anchor_interval_ms" => self.audit_anchor_interval_ms = num(key, value)?,
+            "vacuum_full_interval_ms" => self.vacuum_full_interval_ms = num(key, value)?,
             "poll_interval_ms" => self.poll_interval_ms = num(key, value)?,
             "webhook_secret" => self.webhook_secret = opt(value),
             "webhook_allow_hosts" => {

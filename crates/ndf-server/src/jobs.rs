@@ -48,7 +48,7 @@ pub(crate) async fn consumer(
                 }
             }
             Err(e) => {
-                tracing::warn!(error = %e, "leasing a job failed; retrying");
+                tracing::warn!(error = %e.report(), "leasing a job failed; retrying");
                 tokio::select! {
                     _ = tokio::time::sleep(poll * 4) => {}
                     _ = stop.changed() => {}
@@ -146,7 +146,7 @@ async fn process_in_span(
                 tracing::info!(job = %id, "job finished elsewhere or cancelled; result discarded");
             }
             Err(e) => {
-                tracing::warn!(job = %id, error = %e, "recording the job's outcome failed; its lease will expire and it will be retried");
+                tracing::warn!(job = %id, error = %e.report(), "recording the job's outcome failed; its lease will expire and it will be retried");
             }
         },
         JobRun::Stopped => {
@@ -156,7 +156,7 @@ async fn process_in_span(
         }
         JobRun::HandBack => {
             if let Err(e) = state.jobs.release(&lease, now_millis()).await {
-                tracing::warn!(job = %id, error = %e, "handing the job back failed; its lease will expire");
+                tracing::warn!(job = %id, error = %e.report(), "handing the job back failed; its lease will expire");
             }
         }
     }
@@ -285,7 +285,7 @@ async fn run_job(
                     // Dropping `ex` kills the worker: the work really stops.
                     Ok(LeaseStatus::Cancelled | LeaseStatus::Lost) => return JobRun::Stopped,
                     Err(e) => {
-                        tracing::warn!(job = %id, error = %e, "heartbeat failed");
+                        tracing::warn!(job = %id, error = %e.report(), "heartbeat failed");
                         continue;
                     }
                 }

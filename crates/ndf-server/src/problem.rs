@@ -294,12 +294,20 @@ impl std::fmt::Display for ApiError {
 
 impl std::error::Error for ApiError {}
 
+/// A storage failure: the answer carries only its stable code and a fixed message (a database
+/// error may quote tables, columns or SQL); the whole error chain goes to the log.
 impl From<ndf_store::StoreError> for ApiError {
     fn from(e: ndf_store::StoreError) -> Self {
         if e.is_transient() {
-            ApiError::new(ApiCode::StoreUnavailable, e.to_string()).retry_after(1)
+            tracing::warn!(error = %e.report(), "storage unavailable");
+            ApiError::new(
+                ApiCode::StoreUnavailable,
+                "storage is unavailable; retry later",
+            )
+            .retry_after(1)
         } else {
-            ApiError::new(ApiCode::Internal, format!("storage: {e}"))
+            tracing::error!(error = %e.report(), "storage error");
+            ApiError::new(ApiCode::Internal, "internal storage error")
         }
     }
 }

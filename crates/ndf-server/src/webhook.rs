@@ -71,7 +71,7 @@ pub async fn run_dispatcher(state: Arc<AppState>, mut stop: watch::Receiver<bool
                     deliver(&state, &client, &secret, &job).await;
                 }
             }
-            Err(e) => tracing::warn!(error = %e, "reading due webhooks failed"),
+            Err(e) => tracing::warn!(error = %e.report(), "reading due webhooks failed"),
         }
         if idle {
             tokio::select! {
@@ -186,7 +186,7 @@ async fn record(
         .webhook_attempted(job.id, now_millis(), delivered, next, error)
         .await
     {
-        tracing::warn!(job = %job.id, error = %e, "recording a webhook attempt failed");
+        tracing::warn!(job = %job.id, error = %e.report(), "recording a webhook attempt failed");
     }
 }
 
