@@ -460,6 +460,7 @@ pub const NON_CONFIG_ENV_PREFIXES: &[&str] = &[
     "NDF_LAYOUT_",
     "NDF_STORE_CHILD_",
     "NDF_SEAL_TEST_",
+    "NDF_HOOKS_",
 ];
 
 /// Whether an `NDF_*` variable belongs to a tool or test rather than to the configuration.

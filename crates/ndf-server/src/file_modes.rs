@@ -41,10 +41,10 @@ fn tighten(path: &Path, meta: &std::fs::Metadata, out: &mut Tightened) -> std::i
     Ok(())
 }
 
-/// Remove the group and other bits of `root` (a directory or a file) and, for a directory,
-/// of everything under it, without following symbolic links; at most [`MAX_ENTRIES`]
-/// entries. A missing `root` is not an error.
-pub fn make_private(root: &Path) -> std::io::Result<Tightened> {
+/// Remove the group and other bits of `root` (a directory or a file) and, when `tree` and
+/// `root` is a directory, of everything under it, without following symbolic links; at most
+/// [`MAX_ENTRIES`] entries. A missing `root` is not an error.
+pub fn make_private(root: &Path, tree: bool) -> std::io::Result<Tightened> {
     let mut out = Tightened::default();
     let meta = match std::fs::symlink_metadata(root) {
         Ok(m) => m,
@@ -55,7 +55,7 @@ pub fn make_private(root: &Path) -> std::io::Result<Tightened> {
         return Ok(out);
     }
     tighten(root, &meta, &mut out)?;
-    if !meta.is_dir() {
+    if !tree || !meta.is_dir() {
         return Ok(out);
     }
     let mut pending: Vec<PathBuf> = vec![root.to_path_buf()];
@@ -80,8 +80,8 @@ pub fn make_private(root: &Path) -> std::io::Result<Tightened> {
 }
 
 /// [`make_private`] with a log line when something was changed or could not be.
-pub fn make_private_logged(root: &Path) {
-    match make_private(root) {
+pub fn make_private_logged(root: &Path, tree: bool) {
+    match make_private(root, tree) {
         Ok(t) if t.changed > 0 || t.truncated => tracing::warn!(
             path = %root.display(),
             changed = t.changed,
@@ -98,32 +98,36 @@ pub fn make_private_logged(root: &Path) {
     }
 }
 
-/// The local paths of a configuration's storage that must be private: the data directory
-/// when the embedded store or blobs use it, a `sqlite://` database elsewhere (with its `-wal`
-/// and `-shm` files), a `file://` blob directory elsewhere.
-pub fn storage_paths(config: &crate::Config) -> Vec<PathBuf> {
+/// The local paths of a configuration's storage that must be private, each with whether its
+/// whole tree is the store's: the data directory itself and the store's own entries in it
+/// (the SQLite files, the key files, the blob tree) — never other files a user keeps there —,
+/// a `sqlite://` database elsewhere (with its `-wal`, `-shm` and `-journal` files) and a
+/// `file://` blob directory elsewhere.
+pub fn storage_paths(config: &crate::Config) -> Vec<(PathBuf, bool)> {
     let mut paths = Vec::new();
-    if config.store.is_none() || config.blobs.is_none() {
-        paths.push(config.data_dir.clone());
-    }
-    if let Some(db) = config
-        .store
-        .as_deref()
-        .and_then(|u| u.strip_prefix("sqlite://"))
-        .filter(|p| !p.is_empty() && !p.starts_with(':'))
-    {
-        let db = db.split('?').next().unwrap_or(db);
+    let sqlite = |db: &str, paths: &mut Vec<(PathBuf, bool)>| {
         for suffix in ["", "-wal", "-shm", "-journal"] {
-            paths.push(PathBuf::from(format!("{db}{suffix}")));
+            paths.push((PathBuf::from(format!("{db}{suffix}")), false));
+        }
+    };
+    if config.store.is_none() || config.blobs.is_none() {
+        let dir = &config.data_dir;
+        paths.push((dir.clone(), false));
+        for key_file in ["master.key", "api-key-secret"] {
+            paths.push((dir.join(key_file), false));
         }
     }
-    if let Some(dir) = config
-        .blobs
-        .as_deref()
-        .and_then(|u| u.strip_prefix("file://"))
-        .filter(|p| !p.is_empty())
+    let store = config.store_url();
+    if let Some(db) = store
+        .strip_prefix("sqlite://")
+        .map(|p| p.split('?').next().unwrap_or(p))
+        .filter(|p| !p.is_empty() && !p.starts_with(':'))
     {
-        paths.push(PathBuf::from(dir));
+        sqlite(db, &mut paths);
+    }
+    let blobs = config.blobs_url();
+    if let Some(dir) = blobs.strip_prefix("file://").filter(|p| !p.is_empty()) {
+        paths.push((PathBuf::from(dir), true));
     }
     paths
 }
@@ -152,7 +156,21 @@ mod tests {
         set(&root.join("ndf.db"), 0o644);
         set(&root.join("blobs/ab/blob"), 0o666);
         set(&outside, 0o644);
-        let t = make_private(&root).unwrap();
+        // Not the tree: only the directory itself.
+        std::fs::write(root.join("user-file"), b"x").unwrap();
+        set(&root.join("user-file"), 0o644);
+        assert_eq!(make_private(&root, false).unwrap().changed, 1);
+        assert_eq!(
+            std::fs::metadata(root.join("user-file"))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777,
+            0o644
+        );
+        std::fs::remove_file(root.join("user-file")).unwrap();
+        set(&root, 0o755);
+        let t = make_private(&root, true).unwrap();
         assert_eq!(t.changed, 4, "{t:?}");
         assert!(!t.truncated);
         let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
@@ -161,9 +179,9 @@ mod tests {
         assert_eq!(mode(&root.join("ndf.db")), 0o600);
         assert_eq!(mode(&root.join("blobs/ab/blob")), 0o600);
         assert_eq!(mode(&outside), 0o644, "the link's target is not touched");
-        assert_eq!(make_private(&root).unwrap().changed, 0);
+        assert_eq!(make_private(&root, true).unwrap().changed, 0);
         assert_eq!(
-            make_private(&root.join("missing")).unwrap(),
+            make_private(&root.join("missing"), true).unwrap(),
             Tightened::default()
         );
         let _ = std::fs::remove_dir_all(&root);

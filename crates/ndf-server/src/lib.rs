@@ -166,8 +166,8 @@ pub async fn build_state(
         std::fs::create_dir_all(&config.data_dir)?;
     }
     // A data directory from before the umask (or made by hand) may be open to other users.
-    for path in file_modes::storage_paths(&config) {
-        file_modes::make_private_logged(&path);
+    for (path, tree) in file_modes::storage_paths(&config) {
+        file_modes::make_private_logged(&path, tree);
     }
     let mut so = store_options(&config);
     // The audit chain's key, never in the database (an external store needs api_key_secret).
