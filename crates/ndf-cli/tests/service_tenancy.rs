@@ -11,7 +11,6 @@
 //!   429 said how many jobs were queued).
 //! - `storage_errors_answer_without_database_text`: a failing database gives 500 `internal`
 //!   with a fixed message; the database's own error (table names, SQL) goes to the log only.
-#![allow(clippy::print_stderr)]
 
 mod support;
 
