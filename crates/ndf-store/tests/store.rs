@@ -617,20 +617,23 @@ mod postgres_extra {
             return;
         };
         let mut admin = sqlx::PgConnection::connect(&harness.url).await.unwrap();
-        let mut spec = new_job(Some("IDEMKEY-pg-Pq3Rt8Vw"), "s");
-        spec.data_key = Some(b"DATAKEY-pg-7Hq2Lm9Zx4".to_vec());
-        spec.options = serde_json::json!({ "sealed": "OPTIONS-pg-Mn4Bv7Cx" });
+        // The files hold every schema of the shared test database: needles unique to this run
+        // (its schema's name), so another run's rows cannot be mistaken for this one's.
+        let run = &harness.schema;
         let needles = [
-            "IDEMKEY-pg-Pq3Rt8Vw",
-            "DATAKEY-pg-7Hq2Lm9Zx4",
-            "OPTIONS-pg-Mn4Bv7Cx",
+            format!("IDEMKEY-{run}-Pq3Rt8Vw"),
+            format!("DATAKEY-{run}-7Hq2Lm9Zx4"),
+            format!("OPTIONS-{run}-Mn4Bv7Cx"),
         ];
+        let mut spec = new_job(Some(&needles[0]), "s");
+        spec.data_key = Some(needles[1].clone().into_bytes());
+        spec.options = serde_json::json!({ "sealed": needles[2] });
         let holds =
             |hay: &[u8], needle: &str| hay.windows(needle.len()).any(|w| w == needle.as_bytes());
         let id = uuid::Uuid::now_v7();
         harness.store.create(id, &spec, T0).await.unwrap();
         let files = pg_database_files(&mut admin).await;
-        for needle in needles {
+        for needle in &needles {
             assert!(
                 holds(&files, needle),
                 "the test finds {needle} while stored"
@@ -658,7 +661,7 @@ mod postgres_extra {
         // The first call claims the rewrite (never run in this schema) and does it.
         assert!(harness.store.compact(T0 + 1, 60_000).await.unwrap());
         let files = pg_database_files(&mut admin).await;
-        for needle in needles {
+        for needle in &needles {
             assert!(
                 !holds(&files, needle),
                 "{needle} of a deleted job is still in the files"
