@@ -135,14 +135,64 @@ fn put_blocking(root: &Path, path: &Path, data: &[u8]) -> Result<(), StoreError>
 /// directory (or one of its parents) while it is still empty, which shows as `NotFound`:
 /// create it again, a bounded number of times.
 fn rename_into(tmp: &Path, parent: &Path, path: &Path) -> std::io::Result<()> {
+    rename_into_racing(tmp, parent, path, || {})
+}
+
+/// [`rename_into`] with `between` run after creating the directory and before the rename (where
+/// a concurrent delete can remove it; the tests remove it there).
+fn rename_into_racing(
+    tmp: &Path,
+    parent: &Path,
+    path: &Path,
+    mut between: impl FnMut(),
+) -> std::io::Result<()> {
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let done = std::fs::create_dir_all(parent).and_then(|()| std::fs::rename(tmp, path));
+        let done = std::fs::create_dir_all(parent).and_then(|()| {
+            between();
+            std::fs::rename(tmp, path)
+        });
         match done {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && attempt < MAX_PUT_RETRIES => {}
             other => return other,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A put whose directory a concurrent delete removes (empty) between its creation and the
+    /// rename creates it again; when that happens more often than the retries allow, the put
+    /// fails instead of looping.
+    #[test]
+    #[allow(clippy::disallowed_methods)] // reads back the 4-byte file it wrote
+    fn a_directory_removed_under_a_put_is_created_again() {
+        let root = tempfile::tempdir().unwrap();
+        let tmp = root.path().join("tmp-file");
+        let parent = root.path().join("jobs/j");
+        let path = parent.join("input.pdf");
+        std::fs::write(&tmp, b"data").unwrap();
+        let mut removed = 0;
+        rename_into_racing(&tmp, &parent, &path, || {
+            if removed < 2 {
+                std::fs::remove_dir(&parent).unwrap();
+                removed += 1;
+            }
+        })
+        .unwrap();
+        assert_eq!(removed, 2);
+        assert_eq!(std::fs::read(&path).unwrap(), b"data");
+
+        std::fs::write(&tmp, b"more").unwrap();
+        let other = root.path().join("jobs/k");
+        let err = rename_into_racing(&tmp, &other, &other.join("input.pdf"), || {
+            std::fs::remove_dir(&other).unwrap();
+        })
+        .unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::NotFound);
     }
 }
 

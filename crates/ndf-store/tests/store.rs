@@ -839,8 +839,9 @@ mod dir_extra {
         assert_eq!(names, [".tmp"]);
     }
 
-    /// Puts into a directory that concurrent deletes keep emptying and removing all succeed
-    /// (a put re-creates a directory removed under it).
+    /// Stress: puts into directories that concurrent deletes keep emptying and pruning all
+    /// succeed and read back, and nothing is left afterwards (the exact interleaving the retry
+    /// covers is forced in `blob_fs::tests::a_directory_removed_under_a_put_is_created_again`).
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn puts_survive_concurrent_directory_removal() {
         let harness = dir_store().await;
