@@ -160,42 +160,6 @@ fn rename_into_racing(
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A put whose directory a concurrent delete removes (empty) between its creation and the
-    /// rename creates it again; when that happens more often than the retries allow, the put
-    /// fails instead of looping.
-    #[test]
-    #[allow(clippy::disallowed_methods)] // reads back the 4-byte file it wrote
-    fn a_directory_removed_under_a_put_is_created_again() {
-        let root = tempfile::tempdir().unwrap();
-        let tmp = root.path().join("tmp-file");
-        let parent = root.path().join("jobs/j");
-        let path = parent.join("input.pdf");
-        std::fs::write(&tmp, b"data").unwrap();
-        let mut removed = 0;
-        rename_into_racing(&tmp, &parent, &path, || {
-            if removed < 2 {
-                std::fs::remove_dir(&parent).unwrap();
-                removed += 1;
-            }
-        })
-        .unwrap();
-        assert_eq!(removed, 2);
-        assert_eq!(std::fs::read(&path).unwrap(), b"data");
-
-        std::fs::write(&tmp, b"more").unwrap();
-        let other = root.path().join("jobs/k");
-        let err = rename_into_racing(&tmp, &other, &other.join("input.pdf"), || {
-            std::fs::remove_dir(&other).unwrap();
-        })
-        .unwrap_err();
-        assert_eq!(err.kind(), std::io::ErrorKind::NotFound);
-    }
-}
-
 /// Removes the directories above `path` that are empty, deepest first, stopping below `root`
 /// or at the first one that is not empty (or already gone, or not removable).
 async fn prune_empty_parents(root: &Path, path: &Path) {
@@ -266,5 +230,41 @@ impl BlobStore for DirBlobStore {
                 "blob temp directory is not a directory".into(),
             ))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A put whose directory a concurrent delete removes (empty) between its creation and the
+    /// rename creates it again; when that happens more often than the retries allow, the put
+    /// fails instead of looping.
+    #[test]
+    #[allow(clippy::disallowed_methods)] // reads back the 4-byte file it wrote
+    fn a_directory_removed_under_a_put_is_created_again() {
+        let root = tempfile::tempdir().unwrap();
+        let tmp = root.path().join("tmp-file");
+        let parent = root.path().join("jobs/j");
+        let path = parent.join("input.pdf");
+        std::fs::write(&tmp, b"data").unwrap();
+        let mut removed = 0;
+        rename_into_racing(&tmp, &parent, &path, || {
+            if removed < 2 {
+                std::fs::remove_dir(&parent).unwrap();
+                removed += 1;
+            }
+        })
+        .unwrap();
+        assert_eq!(removed, 2);
+        assert_eq!(std::fs::read(&path).unwrap(), b"data");
+
+        std::fs::write(&tmp, b"more").unwrap();
+        let other = root.path().join("jobs/k");
+        let err = rename_into_racing(&tmp, &other, &other.join("input.pdf"), || {
+            std::fs::remove_dir(&other).unwrap();
+        })
+        .unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::NotFound);
     }
 }
