@@ -34,6 +34,9 @@ compgen -G "$advisories/crates/*" >/dev/null || die "the advisory snapshot $advi
 NDF_CORPUS_DIR=$(cd "$corpus" && pwd)
 export NDF_CORPUS_DIR
 export NDF_REQUIRE_INPUTS=1
+# Update modes would make the snapshot and schema tests rewrite their expectations and pass.
+export INSTA_UPDATE=no
+unset INSTA_FORCE_PASS NDF_UPDATE_SCHEMA
 
 # --- system packages ----------------------------------------------------------------------
 apt_install() {
