@@ -446,6 +446,38 @@ mod sqlite_extra {
         assert!(!store.compact(T0 + 7, 1).await.unwrap());
     }
 
+    /// A reader holding the WAL past `busy_timeout` delays the truncation after a delete (the
+    /// delete still succeeds); `compact` finishes it once the reader let go.
+    #[tokio::test]
+    async fn a_blocked_scrub_is_finished_by_compact() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("jobs.db").display());
+        let store = ndf_store::open_job_store(&url, &store_options())
+            .await
+            .unwrap();
+        let needle = "DATAKEY-blocked-7Hq2Lm9Zx4";
+        let mut spec = new_job(None, "b");
+        spec.data_key = Some(needle.as_bytes().to_vec());
+        let id = uuid::Uuid::now_v7();
+        store.create(id, &spec, T0).await.unwrap();
+        // Another connection (another process, say) keeps a read transaction open.
+        let mut reader = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        sqlx::raw_sql("BEGIN; SELECT COUNT(*) FROM ndf_jobs;")
+            .execute(&mut reader)
+            .await
+            .unwrap();
+        assert!(store.delete(id).await.unwrap());
+        assert!(
+            holds(&database_files(dir.path()), needle),
+            "the reader kept the WAL: the scrub could not finish"
+        );
+        assert!(!store.compact(T0, 0).await.unwrap(), "still held");
+        sqlx::raw_sql("COMMIT").execute(&mut reader).await.unwrap();
+        assert!(store.compact(T0, 0).await.unwrap());
+        assert!(!holds(&database_files(dir.path()), needle));
+        assert!(!store.compact(T0, 0).await.unwrap(), "nothing pending");
+    }
+
     /// Two OS processes lease from one SQLite file: every job is leased exactly once.
     /// The children are this test binary, re-run on `child_lease_worker`.
     #[tokio::test]
