@@ -242,41 +242,111 @@ fn allow_listed(parsed: &reqwest::Url, allow: &[String]) -> bool {
     })
 }
 
-/// True for addresses anyone on the internet could serve: not loopback, private, link-local,
-/// shared (CGNAT), unspecified, multicast, broadcast, documentation or IPv4-mapped forms of
-/// those. Webhooks to anything else are server-side request forgery unless allow-listed.
+/// True for addresses anyone on the internet could serve. Webhooks to anything else are
+/// server-side request forgery unless allow-listed.
+///
+/// IPv4: not "this network" (0/8), private (10/8, 172.16/12, 192.168/16), shared (CGNAT,
+/// 100.64/10), loopback, link-local, IETF protocol assignments (192.0.0/24), documentation,
+/// the deprecated 6to4 relay anycast (192.88.99/24), benchmarking (198.18/15), multicast,
+/// reserved (240/4) or broadcast.
+///
+/// IPv6: an address that carries an IPv4 address in a form that can lead to it is exactly as
+/// public as that IPv4 address (see [`embedded_ipv4`]: IPv4-mapped, IPv4-compatible,
+/// IPv4-translated, NAT64 `64:ff9b::/96`, 6to4 `2002::/16`, Teredo `2001::/32`, ISATAP
+/// interface identifiers). Any other address is public only inside global unicast `2000::/3`
+/// and outside its special-purpose blocks (`2001::/23` IETF protocol assignments,
+/// `2001:db8::/32` and `3fff::/20` documentation). That refuses loopback, unspecified, the
+/// local-use NAT64 prefix `64:ff9b:1::/48` (where the IPv4 address sits depends on the
+/// operator), discard-only `100::/64`, SRv6 `5f00::/16`, unique-local, link-local,
+/// site-local and multicast addresses, and everything not allocated.
 pub fn is_public_ip(ip: std::net::IpAddr) -> bool {
-    use std::net::IpAddr;
     match ip {
-        IpAddr::V4(v4) => {
-            let o = v4.octets();
-            !(v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_multicast()
-                || v4.is_broadcast()
-                || v4.is_documentation()
-                || o[0] == 0
-                || (o[0] == 100 && (64..128).contains(&o[1]))
-                || (o[0] == 192 && o[1] == 0 && o[2] == 0)
-                || (o[0] == 198 && (18..20).contains(&o[1]))
-                || o[0] >= 240)
-        }
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_public_ip(IpAddr::V4(v4));
-            }
-            let s = v6.segments();
-            !(v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || (s[0] & 0xfe00) == 0xfc00
-                || (s[0] & 0xffc0) == 0xfe80
-                || (s[0] == 0x2001 && s[1] == 0x0db8)
-                || (s[0] == 0x0064 && s[1] == 0xff9b))
-        }
+        std::net::IpAddr::V4(v4) => is_public_v4(v4),
+        std::net::IpAddr::V6(v6) => is_public_v6(v6),
     }
+}
+
+fn is_public_v4(v4: std::net::Ipv4Addr) -> bool {
+    let [a, b, c, _] = v4.octets();
+    !(a == 0
+        || a == 10
+        || a == 127
+        || (a == 100 && (64..128).contains(&b))
+        || (a == 169 && b == 254)
+        || (a == 172 && (16..32).contains(&b))
+        || (a == 192 && b == 0 && c == 0)
+        || (a == 192 && b == 0 && c == 2)
+        || (a == 192 && b == 88 && c == 99)
+        || (a == 192 && b == 168)
+        || (a == 198 && (18..20).contains(&b))
+        || (a == 198 && b == 51 && c == 100)
+        || (a == 203 && b == 0 && c == 113)
+        || a >= 224)
+}
+
+/// The IPv4 addresses an IPv6 address leads to, for the forms that embed one:
+///
+/// - IPv4-mapped `::ffff:a.b.c.d`, IPv4-compatible `::a.b.c.d` (deprecated; `::` and `::1`
+///   are its `0.0.0.0` and `0.0.0.1`), IPv4-translated `::ffff:0:a.b.c.d`;
+/// - NAT64 with the well-known prefix `64:ff9b::a.b.c.d`;
+/// - 6to4 `2002:AABB:CCDD::/48` (the site's IPv4 address in bits 16-47);
+/// - Teredo `2001:0:SSSS:SSSS:…:CCCC:CCCC`: the server's address and the client's (stored
+///   inverted in the last 32 bits);
+/// - ISATAP interface identifiers `…:0:5efe:a.b.c.d` and `…:200:5efe:a.b.c.d` (under any
+///   prefix but the ones above, whose last 64 bits mean something else).
+///
+/// Empty for every other address. Prefixes an operator chooses (6rd, a network-specific NAT64
+/// prefix) cannot be recognised from the address alone.
+pub fn embedded_ipv4(v6: std::net::Ipv6Addr) -> Vec<std::net::Ipv4Addr> {
+    let mut v = prefix_embedding(v6).unwrap_or_default();
+    v.extend(isatap(v6));
+    v
+}
+
+/// The IPv4 addresses of the forms whose prefix says they embed one (all but ISATAP), or
+/// `None` when the address is none of them.
+fn prefix_embedding(v6: std::net::Ipv6Addr) -> Option<Vec<std::net::Ipv4Addr>> {
+    use std::net::Ipv4Addr;
+    let s = v6.segments();
+    let o = v6.octets();
+    let at = |i: usize| Ipv4Addr::new(o[i], o[i + 1], o[i + 2], o[i + 3]);
+    let zero = |r: std::ops::Range<usize>| s[r].iter().all(|&x| x == 0);
+    let compatible_or_mapped = zero(0..5) && (s[5] == 0 || s[5] == 0xffff);
+    let translated = zero(0..4) && s[4] == 0xffff && s[5] == 0;
+    let nat64 = s[0] == 0x0064 && s[1] == 0xff9b && zero(2..6);
+    if compatible_or_mapped || translated || nat64 {
+        Some(vec![at(12)])
+    } else if s[0] == 0x2002 {
+        Some(vec![at(2)])
+    } else if s[0] == 0x2001 && s[1] == 0 {
+        Some(vec![at(4), Ipv4Addr::from(!u32::from(at(12)))])
+    } else {
+        None
+    }
+}
+
+/// The IPv4 address of an ISATAP interface identifier (`0:5efe` or `200:5efe`, with or
+/// without the group bit), except under the prefixes whose last 64 bits mean something else.
+fn isatap(v6: std::net::Ipv6Addr) -> Option<std::net::Ipv4Addr> {
+    let s = v6.segments();
+    let o = v6.octets();
+    let whole_address_form = prefix_embedding(v6).is_some() && s[0] != 0x2002;
+    (!whole_address_form && s[4] & 0xfcff == 0 && s[5] == 0x5efe)
+        .then(|| std::net::Ipv4Addr::new(o[12], o[13], o[14], o[15]))
+}
+
+fn is_public_v6(v6: std::net::Ipv6Addr) -> bool {
+    if isatap(v6).is_some_and(|v4| !is_public_v4(v4)) {
+        return false;
+    }
+    if let Some(embedded) = prefix_embedding(v6) {
+        return embedded.into_iter().all(is_public_v4);
+    }
+    let s = v6.segments();
+    (s[0] & 0xe000) == 0x2000
+        && !(s[0] == 0x2001 && s[1] < 0x0200)
+        && !(s[0] == 0x2001 && s[1] == 0x0db8)
+        && (s[0] & 0xfff0) != 0x3ff0
 }
 
 /// Check a callback URL when a job is submitted: http(s), no credentials, at most 2048
@@ -428,6 +498,184 @@ mod tests {
             "::ffff:8.8.8.8",
         ] {
             assert!(public(p), "{p}");
+        }
+    }
+
+    /// Every IPv4 range [`is_public_ip`] refuses, as (first address, prefix length).
+    const NON_PUBLIC_V4: &[(&str, u8)] = &[
+        ("0.0.0.0", 8),
+        ("10.0.0.0", 8),
+        ("100.64.0.0", 10),
+        ("127.0.0.0", 8),
+        ("169.254.0.0", 16),
+        ("172.16.0.0", 12),
+        ("192.0.0.0", 24),
+        ("192.0.2.0", 24),
+        ("192.88.99.0", 24),
+        ("192.168.0.0", 16),
+        ("198.18.0.0", 15),
+        ("198.51.100.0", 24),
+        ("203.0.113.0", 24),
+        ("224.0.0.0", 4),
+        ("240.0.0.0", 4),
+    ];
+
+    fn in_range(ip: std::net::Ipv4Addr, (base, len): (&str, u8)) -> bool {
+        let base: std::net::Ipv4Addr = base.parse().unwrap();
+        let mask = u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0);
+        u32::from(ip) & mask == u32::from(base) & mask
+    }
+
+    fn v4_public_by_table(ip: std::net::Ipv4Addr) -> bool {
+        !NON_PUBLIC_V4.iter().any(|r| in_range(ip, *r))
+    }
+
+    /// Every form [`embedded_ipv4`] knows, with `v4` embedded; the rest of the bits from `noise`.
+    fn embeddings(v4: std::net::Ipv4Addr, noise: u128) -> Vec<std::net::Ipv6Addr> {
+        let x = u128::from(u32::from(v4));
+        let low64 = noise & u128::from(u64::MAX);
+        let subnet = (noise >> 64) & 0xffff;
+        let mut v = vec![
+            x,                                                    // ::a.b.c.d
+            (0xffff << 32) | x,                                   // ::ffff:a.b.c.d
+            (0xffff << 48) | x,                                   // ::ffff:0:a.b.c.d
+            (0x0064_ff9b << 96) | x,                              // 64:ff9b::a.b.c.d
+            (0x2002 << 112) | (x << 80) | (subnet << 64) | low64, // 6to4
+            // ISATAP under a global prefix and under a 6to4 prefix of a public address.
+            (0x2a00_1450 << 96) | (subnet << 64) | (0x5efe << 32) | x,
+            (0x2a00_1450 << 96) | (0x0200_5efe << 32) | x,
+            (0x2002_0808_0808 << 80) | (0x0200_5efe << 32) | x,
+        ];
+        // Teredo with v4 as the server (client public) and as the client (server public).
+        let public = u128::from(u32::from(std::net::Ipv4Addr::new(8, 8, 8, 8)));
+        let port_flags = (noise >> 96) & 0xffff_ffff;
+        v.push((0x2001_0000 << 96) | (x << 64) | (port_flags << 32) | (!public & 0xffff_ffff));
+        v.push((0x2001_0000 << 96) | (public << 64) | (port_flags << 32) | (!x & 0xffff_ffff));
+        v.into_iter().map(std::net::Ipv6Addr::from).collect()
+    }
+
+    #[test]
+    fn embedded_forms_of_non_public_addresses_are_not_public() {
+        let public = |s: &str| is_public_ip(s.parse().unwrap());
+        // Regression: IPv4-compatible and 6to4 forms of loopback and private addresses were
+        // accepted.
+        for private in [
+            "::127.0.0.1",
+            "::10.0.0.1",
+            "::169.254.169.254",
+            "2002:7f00:1::",
+            "2002:7f00:1::1",
+            "2002:a00:1:1::1",
+            "2002:a9fe:a9fe::",
+            "2002:c0a8:101::",
+            // IPv4-mapped, -translated, NAT64 (well-known and local-use prefixes).
+            "::ffff:127.0.0.1",
+            "::ffff:0:127.0.0.1",
+            "::ffff:0:10.0.0.1",
+            "64:ff9b::127.0.0.1",
+            "64:ff9b::a9fe:a9fe",
+            "64:ff9b:1::8.8.8.8",
+            "64:ff9b:1:ffff::1",
+            "64:ff9b:0:1::1",
+            // Teredo: a private server, or a client whose (inverted) address is loopback.
+            "2001:0:a00:1::1",
+            "2001:0:808:808:0:0:80ff:fffe",
+            // ISATAP identifiers of private addresses under a global prefix.
+            "2a00:1450:4001:81c::5efe:a00:1",
+            "2a00:1450:4001:81c:200:5efe:7f00:1",
+            // The rest of the special-purpose and unallocated space.
+            "100::1",
+            "5f00::1",
+            "2001:2::1",
+            "2001:10::1",
+            "2001:20::1",
+            "2001:db8::1",
+            "3fff::1",
+            "fec0::1",
+            "ff02::1",
+            "4000::1",
+            "::2:1",
+            "1::1",
+        ] {
+            assert!(!public(private), "{private} counted as public");
+        }
+        for p in [
+            "::8.8.8.8",
+            "::ffff:8.8.8.8",
+            "64:ff9b::8.8.8.8",
+            "2002:808:808::1",
+            // Teredo: public server 8.8.8.8, public client 1.2.3.4 (inverted: fefd:fcfb).
+            "2001:0:808:808::fefd:fcfb",
+            "2a00:1450:4001:81c::200e",
+            "2a00:1450:4001:81c::5efe:808:808",
+            "2620:4f:8000::1",
+        ] {
+            assert!(public(p), "{p} counted as not public");
+        }
+        // Literal hosts in callback URLs: the forms of the finding, refused at submission.
+        for url in [
+            "https://[::127.0.0.1]/",
+            "https://[2002:7f00:1::]/",
+            "https://[64:ff9b::7f00:1]/",
+            "https://[::ffff:0:7f00:1]/",
+            "https://0x7f.1/hook",
+            "https://2130706433/hook",
+        ] {
+            assert!(check_callback(url, &[]).is_err(), "{url} accepted");
+        }
+    }
+
+    #[test]
+    fn embedded_ipv4_finds_each_form() {
+        let v4 = |s: &str| s.parse::<std::net::Ipv4Addr>().unwrap();
+        let e = |s: &str| embedded_ipv4(s.parse().unwrap());
+        assert_eq!(e("::127.0.0.1"), [v4("127.0.0.1")]);
+        assert_eq!(e("::ffff:10.1.2.3"), [v4("10.1.2.3")]);
+        assert_eq!(e("2002:c000:204::1"), [v4("192.0.2.4")]);
+        assert_eq!(
+            e("2001:0:4136:e378:8000:63bf:3fff:fdd2"),
+            [v4("65.54.227.120"), v4("192.0.2.45")],
+            "the Teredo example of RFC 4380"
+        );
+        assert_eq!(e("fe80::5efe:c000:201"), [v4("192.0.2.1")]);
+        assert!(e("2606:4700::1111").is_empty());
+    }
+
+    proptest::proptest! {
+        /// Any IPv4 address: the classifier agrees with the table, and every embedded form of
+        /// a non-public address is non-public.
+        #[test]
+        fn embeddings_are_classified_by_their_ipv4_address(raw in proptest::prelude::any::<u32>(), noise in proptest::prelude::any::<u128>()) {
+            let v4 = std::net::Ipv4Addr::from(raw);
+            proptest::prop_assert_eq!(is_public_ip(v4.into()), v4_public_by_table(v4));
+            for v6 in embeddings(v4, noise) {
+                proptest::prop_assert!(embedded_ipv4(v6).contains(&v4), "{} in {}", v4, v6);
+                if !v4_public_by_table(v4) {
+                    proptest::prop_assert!(!is_public_ip(v6.into()), "{} (embeds {}) counted as public", v6, v4);
+                }
+            }
+        }
+
+        /// Addresses from the non-public ranges themselves, and their embeddings.
+        #[test]
+        fn non_public_ranges_stay_non_public(range in 0..NON_PUBLIC_V4.len(), host in proptest::prelude::any::<u32>(), noise in proptest::prelude::any::<u128>()) {
+            let (base, len) = NON_PUBLIC_V4[range];
+            let base = u32::from(base.parse::<std::net::Ipv4Addr>().unwrap());
+            let host_mask = u32::MAX.checked_shr(u32::from(len)).unwrap_or(0);
+            let v4 = std::net::Ipv4Addr::from(base | (host & host_mask));
+            proptest::prop_assert!(!is_public_ip(v4.into()), "{}", v4);
+            for v6 in embeddings(v4, noise) {
+                proptest::prop_assert!(!is_public_ip(v6.into()), "{} (embeds {})", v6, v4);
+            }
+        }
+
+        /// Outside global unicast 2000::/3 nothing is public but the IPv4-embedding forms.
+        #[test]
+        fn outside_global_unicast_only_embeddings_can_be_public(raw in proptest::prelude::any::<u128>()) {
+            let v6 = std::net::Ipv6Addr::from(raw);
+            if v6.segments()[0] & 0xe000 != 0x2000 && embedded_ipv4(v6).is_empty() {
+                proptest::prop_assert!(!is_public_ip(v6.into()), "{}", v6);
+            }
         }
     }
 
