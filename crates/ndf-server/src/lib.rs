@@ -269,8 +269,6 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/metrics", get(status::metrics))
         .route("/status", get(status::page))
         .route("/status.json", get(status::summary))
-        .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
         .route(
             "/v1/admin/keys",
             post(admin::create_key).get(admin::list_keys),
@@ -283,11 +281,16 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/v1/tenants/{id}/data",
             axum::routing::delete(admin::erase_tenant),
         )
+        // After every route: the 405 fallback applies to the routes registered before it.
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::authenticate,
         ))
         .with_state(state)
+        // Every error response (extractor rejections, fallbacks, panics) is a problem document.
+        .layer(axum::middleware::from_fn(problem::problem_responses))
         .layer(axum::middleware::from_fn_with_state(
             metrics,
             telemetry::http::observe,
@@ -324,6 +327,9 @@ pub fn admin_router(state: Arc<AppState>) -> Router {
         .route("/healthz", get(api::healthz))
         .with_state(state)
         .merge(ndf_admin::router(options))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn(problem::problem_responses))
 }
 
 /// Refuse an admin listener (unauthenticated: profiles, heap) on an unspecified or public

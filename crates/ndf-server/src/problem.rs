@@ -59,6 +59,10 @@ pub enum ApiCode {
     PayloadTooLarge,
     /// 415 `not_pdf`: the body is not a PDF.
     NotPdf,
+    /// 415 `unsupported_media_type`: a JSON endpoint got another content type.
+    UnsupportedMediaType,
+    /// 409 `profile_in_progress`: the admin listener is already taking a CPU profile.
+    ProfileInProgress,
     /// 429 `queue_full`: too many queued jobs; retry later.
     QueueFull,
     /// 429 `rate_limited`: the key or its tenant is over its request rate; see Retry-After.
@@ -97,6 +101,8 @@ impl ApiCode {
         ApiCode::ResultGone,
         ApiCode::PayloadTooLarge,
         ApiCode::NotPdf,
+        ApiCode::UnsupportedMediaType,
+        ApiCode::ProfileInProgress,
         ApiCode::QueueFull,
         ApiCode::RateLimited,
         ApiCode::TooManyAuthFailures,
@@ -159,6 +165,16 @@ impl ApiCode {
                 "Body too large",
             ),
             ApiCode::NotPdf => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "not_pdf", "Not a PDF"),
+            ApiCode::UnsupportedMediaType => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "Unsupported content type",
+            ),
+            ApiCode::ProfileInProgress => (
+                StatusCode::CONFLICT,
+                "profile_in_progress",
+                "A profile is already running",
+            ),
             ApiCode::QueueFull => (
                 StatusCode::TOO_MANY_REQUESTS,
                 "queue_full",
@@ -360,6 +376,132 @@ impl IntoResponse for ApiError {
     }
 }
 
+impl From<axum::extract::rejection::JsonRejection> for ApiError {
+    /// A JSON body axum could not take: over the body limit (413), not `application/json`
+    /// (415), or not the expected JSON (400).
+    fn from(e: axum::extract::rejection::JsonRejection) -> Self {
+        let code = match e.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => ApiCode::PayloadTooLarge,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiCode::UnsupportedMediaType,
+            _ => ApiCode::InvalidArgument,
+        };
+        ApiError::new(code, e.body_text())
+    }
+}
+
+impl From<axum::extract::rejection::QueryRejection> for ApiError {
+    fn from(e: axum::extract::rejection::QueryRejection) -> Self {
+        ApiError::new(ApiCode::InvalidArgument, e.body_text())
+    }
+}
+
+/// The row of an error response built outside this table (an extractor's rejection, a
+/// fallback, a layer): the status's own row where there is one, else `invalid_argument` for
+/// other client errors and `internal` for other server errors.
+pub fn code_for_status(status: StatusCode) -> ApiCode {
+    match status {
+        StatusCode::BAD_REQUEST => ApiCode::InvalidArgument,
+        StatusCode::UNAUTHORIZED => ApiCode::Unauthorized,
+        StatusCode::FORBIDDEN => ApiCode::Forbidden,
+        StatusCode::NOT_FOUND => ApiCode::NotFound,
+        StatusCode::METHOD_NOT_ALLOWED => ApiCode::MethodNotAllowed,
+        StatusCode::REQUEST_TIMEOUT => ApiCode::RequestTimeout,
+        StatusCode::PAYLOAD_TOO_LARGE => ApiCode::PayloadTooLarge,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiCode::UnsupportedMediaType,
+        StatusCode::TOO_MANY_REQUESTS => ApiCode::RateLimited,
+        StatusCode::SERVICE_UNAVAILABLE => ApiCode::Overloaded,
+        StatusCode::GATEWAY_TIMEOUT => ApiCode::Timeout,
+        s if s.is_client_error() => ApiCode::InvalidArgument,
+        _ => ApiCode::Internal,
+    }
+}
+
+/// Most bytes of a plain-text error body kept as the problem's detail.
+const MAX_DETAIL_BYTES: usize = 4096;
+
+/// Headers of an error response that survive its rewriting into a problem document.
+const KEPT_HEADERS: [header::HeaderName; 3] =
+    [header::ALLOW, header::RETRY_AFTER, header::WWW_AUTHENTICATE];
+
+fn is_problem(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/problem+json"))
+}
+
+/// An error response as a problem document: unchanged if it is one, else rebuilt from the
+/// table ([`code_for_status`]) with a plain-text body (an axum rejection's message, at most
+/// [`MAX_DETAIL_BYTES`]) as the detail. `Allow`, `Retry-After` and `WWW-Authenticate` are kept.
+pub async fn as_problem(res: Response) -> Response {
+    let status = res.status();
+    if !(status.is_client_error() || status.is_server_error()) || is_problem(res.headers()) {
+        return res;
+    }
+    let (parts, body) = res.into_parts();
+    let plain_text = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/plain"));
+    let text = if plain_text {
+        let read = axum::body::to_bytes(body, MAX_DETAIL_BYTES);
+        match tokio::time::timeout(std::time::Duration::from_secs(1), read).await {
+            Ok(Ok(b)) => String::from_utf8_lossy(&b).trim().to_owned(),
+            _ => String::new(),
+        }
+    } else {
+        String::new()
+    };
+    let detail = if text.is_empty() {
+        status.canonical_reason().unwrap_or("error").to_owned()
+    } else {
+        text
+    };
+    let mut out = ApiError::new(code_for_status(status), detail).into_response();
+    for name in KEPT_HEADERS {
+        if let Some(v) = parts.headers.get(&name) {
+            out.headers_mut().insert(name, v.clone());
+        }
+    }
+    out
+}
+
+/// Middleware around every route of the API and of the admin listener: a panic is a 500
+/// `internal` problem document (logged, the connection kept), and every other error response
+/// becomes a problem document ([`as_problem`]). A 413 over HTTP/1 says `Connection: close`:
+/// the rest of the refused body may still be on its way, so the client must not send its next
+/// request on this connection.
+pub async fn problem_responses(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    use futures::FutureExt;
+    let http1 = req.version() <= axum::http::Version::HTTP_11;
+    match std::panic::AssertUnwindSafe(next.run(req))
+        .catch_unwind()
+        .await
+    {
+        Ok(res) => {
+            let mut res = as_problem(res).await;
+            if http1 && res.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                res.headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            res
+        }
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            tracing::error!(panic = %message, "a request handler panicked");
+            ApiError::new(ApiCode::Internal, "the request failed unexpectedly").into_response()
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -378,6 +520,127 @@ mod tests {
                     matches!(c, Code::NotPdf | Code::InvalidArgument | Code::Internal),
                     "{c}"
                 );
+            }
+        }
+    }
+
+    /// A router with the API's error handling around routes that fail in each way.
+    fn failing_router() -> axum::Router {
+        use axum::routing::{get, post};
+        async fn takes_json(
+            body: Result<axum::Json<serde_json::Value>, axum::extract::rejection::JsonRejection>,
+        ) -> Result<&'static str, ApiError> {
+            let _json = body?;
+            Ok("ok")
+        }
+        axum::Router::new()
+            .route("/panic", get(|| async { panic!("deliberate") as &str }))
+            .route(
+                "/plain",
+                get(|| async { (StatusCode::IM_A_TEAPOT, "short and stout") }),
+            )
+            .route("/empty", get(|| async { StatusCode::BAD_GATEWAY }))
+            .route("/slow", get(|| async { StatusCode::REQUEST_TIMEOUT }))
+            .route("/json", post(takes_json))
+            .route("/ok", get(|| async { (StatusCode::OK, "fine") }))
+            .route(
+                "/path/{id}",
+                get(|axum::extract::Path(id): axum::extract::Path<String>| async move { id }),
+            )
+            .layer(axum::middleware::from_fn(problem_responses))
+    }
+
+    async fn call(
+        router: axum::Router,
+        req: axum::http::Request<axum::body::Body>,
+    ) -> (StatusCode, Option<String>, serde_json::Value) {
+        use tower::ServiceExt;
+        let res = router.oneshot(req).await.unwrap();
+        let status = res.status();
+        let ct = res
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .map(|v| v.to_str().unwrap().to_owned());
+        let body = axum::body::to_bytes(res.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        (
+            status,
+            ct,
+            serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
+        )
+    }
+
+    fn get(uri: &str) -> axum::http::Request<axum::body::Body> {
+        axum::http::Request::get(uri)
+            .body(axum::body::Body::empty())
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn every_error_response_becomes_a_problem_document() {
+        let json = |ct: &str, body: &'static str| {
+            axum::http::Request::post("/json")
+                .header(header::CONTENT_TYPE, ct)
+                .body(axum::body::Body::from(body))
+                .unwrap()
+        };
+        let cases = [
+            (get("/panic"), 500, "internal"),
+            (get("/plain"), 400, "invalid_argument"),
+            (get("/empty"), 500, "internal"),
+            (get("/slow"), 408, "request_timeout"),
+            (get("/path/%FF"), 400, "invalid_argument"),
+            (json("application/json", "{\"a\":"), 400, "invalid_argument"),
+            (json("text/plain", "{}"), 415, "unsupported_media_type"),
+        ];
+        for (req, status, code) in cases {
+            let what = req.uri().to_string();
+            let (s, ct, body) = call(failing_router(), req).await;
+            assert_eq!(s.as_u16(), status, "{what}: {body}");
+            assert_eq!(ct.as_deref(), Some("application/problem+json"), "{what}");
+            assert_eq!(body["code"], code, "{what}: {body}");
+            assert_eq!(body["status"], status, "{what}: {body}");
+        }
+        // The plain-text body of a rejection survives as the detail.
+        let (_, _, body) = call(failing_router(), get("/plain")).await;
+        assert_eq!(body["detail"], "short and stout");
+        // Successes pass untouched.
+        let (s, ct, _) = call(failing_router(), get("/ok")).await;
+        assert_eq!(
+            (s, ct.as_deref()),
+            (StatusCode::OK, Some("text/plain; charset=utf-8"))
+        );
+    }
+
+    /// docs/api.md's error table has a row for every code of this table, with its status.
+    #[test]
+    fn api_md_lists_every_code() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/api.md");
+        let doc = crate::util::read_small_file(&path, 1 << 20).unwrap();
+        for c in ApiCode::ALL {
+            let (status, code, _) = c.row();
+            let listed = doc.lines().any(|l| {
+                l.starts_with(&format!("| {} | ", status.as_u16()))
+                    && l.contains(&format!("`{code}`"))
+            });
+            assert!(
+                listed,
+                "docs/api.md has no `| {} | `{code}`` row",
+                status.as_u16()
+            );
+        }
+    }
+
+    #[test]
+    fn statuses_without_a_row_map_into_the_table() {
+        for s in 400..600u16 {
+            let status = StatusCode::from_u16(s).unwrap();
+            let (row_status, _, _) = code_for_status(status).row();
+            if status.is_client_error() {
+                assert!(row_status.is_client_error(), "{s} -> {row_status}");
+            } else {
+                assert!(row_status.is_server_error(), "{s} -> {row_status}");
             }
         }
     }
