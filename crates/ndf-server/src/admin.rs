@@ -9,25 +9,27 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use ndf_store::{ApiKey, AuditAction, AuditEvent, KeyStore};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::{Principal, Scope, generate_key, hash_key, valid_tenant};
-use crate::problem::{ApiCode, ApiError};
+use crate::problem::{ApiCode, ApiError, Problem};
 use crate::state::AppState;
 use crate::util::now_millis;
 
 /// `POST /v1/admin/keys` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct NewKey {
     /// Tenant the key acts for.
     pub tenant: String,
     /// A name for people (1–128 characters).
     pub name: String,
     /// Scopes: `extract`, `jobs:read`, `jobs:write`, `admin`.
+    #[schema(example = json!(["extract", "jobs:read"]))]
     pub scopes: Vec<String>,
 }
 
 /// A key as listed (never its secret or hash).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct KeyView {
     /// Public id.
     pub id: String,
@@ -57,7 +59,7 @@ impl From<&ApiKey> for KeyView {
 }
 
 /// A created key: the only time the key itself is shown.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct CreatedKey {
     /// The key's record.
     #[serde(flatten)]
@@ -112,12 +114,34 @@ pub async fn create_key_record(
 }
 
 /// `POST /v1/admin/keys`: create a key (201, the key shown once).
+#[utoipa::path(
+    post,
+    path = "/v1/admin/keys",
+    summary = "Create an API key",
+    description = "Creates a key for a tenant with the given scopes. The answer holds the key itself, the only time it is shown. Needs the `admin` scope.",
+    request_body(content = NewKey, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Created; `key` is shown only now", body = CreatedKey),
+        (status = 400, description = "Invalid tenant, name or scopes, malformed JSON, or no api_key_secret configured", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No API key, or an unknown, malformed or revoked one (also in open mode: admin routes always need a key)", body = Problem, content_type = "application/problem+json",
+            headers(("www-authenticate" = String, description = "`Bearer`"))),
+        (status = 403, description = "The key lacks the `admin` scope", body = Problem, content_type = "application/problem+json"),
+        (status = 408, description = "The body did not arrive in time", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The JSON body is over 2 MiB", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not `application/json` (`unsupported_media_type`)", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Over the key's or tenant's request rate (`rate_limited`) or too many failed authentications from this source (`too_many_auth_failures`); see Retry-After", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "Internal error (no randomness, unreadable key secret)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The key store is unavailable (`store_unavailable`); see Retry-After", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []), ("api_key" = [])),
+    tag = "admin"
+)]
 pub async fn create_key(
     State(s): State<Arc<AppState>>,
     Extension(p): Extension<Principal>,
     body: Result<Json<NewKey>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Response, ApiError> {
-    let Json(new) = body.map_err(|e| ApiError::new(ApiCode::InvalidArgument, e.body_text()))?;
+    let Json(new) = body.map_err(ApiError::from)?;
     let secret = crate::api_key_secret(&s.config)
         .map_err(|e| ApiError::new(ApiCode::Internal, e.to_string()))?;
     let created = create_key_record(s.keys.as_ref(), secret.as_deref(), &new).await?;
@@ -135,24 +159,83 @@ pub async fn create_key(
 }
 
 /// `GET /v1/admin/keys?tenant=` query.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct KeyQuery {
     /// Only this tenant's keys.
     pub tenant: Option<String>,
 }
 
+/// `GET /v1/admin/keys` answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KeyList {
+    /// The keys, revoked ones included.
+    pub keys: Vec<KeyView>,
+}
+
+/// `DELETE /v1/tenants/{id}/data` answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TenantErasure {
+    /// The tenant.
+    pub tenant: String,
+    /// Jobs deleted with their inputs, results and data keys by this call.
+    pub jobs_erased: u64,
+    /// False when the call stopped at its bound (1,000,000 jobs): call again.
+    pub complete: bool,
+}
+
 /// `GET /v1/admin/keys`: keys without secrets.
+#[utoipa::path(
+    get,
+    path = "/v1/admin/keys",
+    summary = "List API keys",
+    description = "Every key (of one tenant with `tenant=`), revoked ones included; never a key's secret or hash. Needs the `admin` scope.",
+    params(KeyQuery),
+    responses(
+        (status = 200, description = "The keys", body = KeyList),
+        (status = 400, description = "Invalid query string", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No API key, or an unknown, malformed or revoked one (also in open mode: admin routes always need a key)", body = Problem, content_type = "application/problem+json",
+            headers(("www-authenticate" = String, description = "`Bearer`"))),
+        (status = 403, description = "The key lacks the `admin` scope", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Over the key's or tenant's request rate (`rate_limited`) or too many failed authentications from this source (`too_many_auth_failures`); see Retry-After", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "Internal error", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The key store is unavailable (`store_unavailable`); see Retry-After", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []), ("api_key" = [])),
+    tag = "admin"
+)]
 pub async fn list_keys(
     State(s): State<Arc<AppState>>,
     q: Result<Query<KeyQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<KeyList>, ApiError> {
     let Query(q) = q.map_err(|e| ApiError::new(ApiCode::InvalidArgument, e.body_text()))?;
     let keys = s.keys.list_keys(q.tenant.as_deref()).await?;
-    let views: Vec<KeyView> = keys.iter().map(KeyView::from).collect();
-    Ok(Json(serde_json::json!({ "keys": views })))
+    Ok(Json(KeyList {
+        keys: keys.iter().map(KeyView::from).collect(),
+    }))
 }
 
 /// `DELETE /v1/admin/keys/{id}`: revoke (204; 404 if unknown or already revoked).
+#[utoipa::path(
+    delete,
+    path = "/v1/admin/keys/{id}",
+    summary = "Revoke an API key",
+    description = "The key stops working at once on this replica and within 5 s on every other one. Needs the `admin` scope.",
+    params(("id" = String, Path, description = "The key's public id (the part after `ndf_`)")),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 400, description = "The id is not valid UTF-8 after percent-decoding", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No API key, or an unknown, malformed or revoked one (also in open mode: admin routes always need a key)", body = Problem, content_type = "application/problem+json",
+            headers(("www-authenticate" = String, description = "`Bearer`"))),
+        (status = 403, description = "The key lacks the `admin` scope", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such active key (unknown or already revoked)", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Over the key's or tenant's request rate (`rate_limited`) or too many failed authentications from this source (`too_many_auth_failures`); see Retry-After", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "Internal error", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The key store is unavailable (`store_unavailable`); see Retry-After", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []), ("api_key" = [])),
+    tag = "admin"
+)]
 pub async fn revoke_key(
     State(s): State<Arc<AppState>>,
     Extension(p): Extension<Principal>,
@@ -173,6 +256,25 @@ pub async fn revoke_key(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+#[utoipa::path(
+    delete,
+    path = "/v1/tenants/{id}/data",
+    summary = "Erase a tenant's data",
+    description = "Cancels and deletes every job of the tenant with its inputs, results and data keys, and this replica's cached results of the tenant. Bounded per call: `complete` is false when jobs remain (call again). Needs the `admin` scope.",
+    params(("id" = String, Path, description = "Tenant id (1-64 of a-z 0-9 - _)")),
+    responses(
+        (status = 200, description = "Erased (`complete` says whether any job remains)", body = TenantErasure),
+        (status = 400, description = "Not a tenant id", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No API key, or an unknown, malformed or revoked one (also in open mode: admin routes always need a key)", body = Problem, content_type = "application/problem+json",
+            headers(("www-authenticate" = String, description = "`Bearer`"))),
+        (status = 403, description = "The key lacks the `admin` scope", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Over the key's or tenant's request rate (`rate_limited`) or too many failed authentications from this source (`too_many_auth_failures`); see Retry-After", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "Internal error; the erasure stopped midway (what was erased stays erased; call again)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "A store is unavailable (`store_unavailable`); the erasure stopped midway, call again; see Retry-After", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []), ("api_key" = [])),
+    tag = "admin"
+)]
 /// `DELETE /v1/tenants/{id}/data`: cancel and delete every job of a tenant with its inputs,
 /// results and data keys.
 pub async fn erase_tenant(

@@ -303,12 +303,20 @@ fn pool_error(e: PoolError) -> ApiError {
         (status = 200, description = "The extracted document (JSON, text or Markdown; NDJSON stream on request)",
             headers(("x-ndf-cache" = String, description = "`hit` (answered from this replica's result cache), `miss` (extracted) or `bypass` (a password was given: never cached)"))),
         (status = 400, description = "Invalid option", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No API key, or an unknown, malformed or revoked one", body = Problem, content_type = "application/problem+json",
+            headers(("www-authenticate" = String, description = "`Bearer`"))),
+        (status = 403, description = "The key lacks the `extract` scope", body = Problem, content_type = "application/problem+json"),
+        (status = 408, description = "The body did not arrive in time (`request_timeout`)", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not a PDF", body = Problem, content_type = "application/problem+json"),
+        (status = 421, description = "Open mode (no API key) and a Host other than localhost, 127.0.0.1 or [::1] (`misdirected_request`)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "The document cannot be extracted (encrypted, malformed, over a limit, crashed its worker)", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Overloaded or draining; see Retry-After", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Over the key's or tenant's request rate (`rate_limited`) or too many failed authentications from this source (`too_many_auth_failures`); see Retry-After", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "Internal error", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Overloaded, draining or the key store unavailable; see Retry-After", body = Problem, content_type = "application/problem+json"),
         (status = 504, description = "Deadline passed; the work was cancelled", body = Problem, content_type = "application/problem+json"),
     ),
+    security(("bearer" = []), ("api_key" = [])),
     tag = "extract"
 )]
 pub async fn extract(
@@ -701,12 +709,19 @@ fn error_line(code: &str, message: &str) -> Bytes {
     responses(
         (status = 202, description = "Accepted (or the existing job of this Idempotency-Key)", body = JobView),
         (status = 400, description = "Invalid option", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No API key, or an unknown, malformed or revoked one", body = Problem, content_type = "application/problem+json",
+            headers(("www-authenticate" = String, description = "`Bearer`"))),
+        (status = 403, description = "The key lacks the `jobs:write` scope", body = Problem, content_type = "application/problem+json"),
+        (status = 408, description = "The body did not arrive in time (`request_timeout`)", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Idempotency key reused with another body", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not a PDF", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many queued jobs; see Retry-After", body = Problem, content_type = "application/problem+json"),
+        (status = 421, description = "Open mode (no API key) and a Host other than localhost, 127.0.0.1 or [::1] (`misdirected_request`)", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many queued jobs (`queue_full`), over the key's or tenant's request rate (`rate_limited`) or too many failed authentications from this source (`too_many_auth_failures`); see Retry-After", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "Internal error", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Draining or storage unavailable", body = Problem, content_type = "application/problem+json"),
     ),
+    security(("bearer" = []), ("api_key" = [])),
     tag = "jobs"
 )]
 pub async fn create_job(
@@ -944,8 +959,17 @@ fn parse_id(id: &str) -> Result<JobId, ApiError> {
     params(("id" = String, Path, description = "Job id")),
     responses(
         (status = 200, description = "The job", body = JobView),
+        (status = 400, description = "The id is not valid UTF-8 after percent-decoding", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No API key, or an unknown, malformed or revoked one", body = Problem, content_type = "application/problem+json",
+            headers(("www-authenticate" = String, description = "`Bearer`"))),
+        (status = 403, description = "The key lacks the `jobs:read` scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such job", body = Problem, content_type = "application/problem+json"),
+        (status = 421, description = "Open mode (no API key) and a Host other than localhost, 127.0.0.1 or [::1] (`misdirected_request`)", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Over the key's or tenant's request rate (`rate_limited`) or too many failed authentications from this source (`too_many_auth_failures`); see Retry-After", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "Internal error", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "A store is unavailable (`store_unavailable`); see Retry-After", body = Problem, content_type = "application/problem+json"),
     ),
+    security(("bearer" = []), ("api_key" = [])),
     tag = "jobs"
 )]
 pub async fn get_job(
@@ -973,10 +997,19 @@ pub struct ResultQuery {
     params(("id" = String, Path, description = "Job id"), ResultQuery),
     responses(
         (status = 200, description = "The extracted document in the requested format"),
+        (status = 400, description = "Invalid format, or an id that is not valid UTF-8 after percent-decoding", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No API key, or an unknown, malformed or revoked one", body = Problem, content_type = "application/problem+json",
+            headers(("www-authenticate" = String, description = "`Bearer`"))),
+        (status = 403, description = "The key lacks the `jobs:read` scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such job", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The job has not finished (or failed: see its error)", body = Problem, content_type = "application/problem+json"),
         (status = 410, description = "The result was deleted or expired", body = Problem, content_type = "application/problem+json"),
+        (status = 421, description = "Open mode (no API key) and a Host other than localhost, 127.0.0.1 or [::1] (`misdirected_request`)", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Over the key's or tenant's request rate (`rate_limited`) or too many failed authentications from this source (`too_many_auth_failures`); see Retry-After", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "Internal error", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "A store is unavailable (`store_unavailable`); see Retry-After", body = Problem, content_type = "application/problem+json"),
     ),
+    security(("bearer" = []), ("api_key" = [])),
     tag = "jobs"
 )]
 pub async fn get_result(
@@ -1072,7 +1105,15 @@ pub struct JobList {
     responses(
         (status = 200, description = "A page of jobs", body = JobList),
         (status = 400, description = "Invalid state, limit or cursor", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No API key, or an unknown, malformed or revoked one", body = Problem, content_type = "application/problem+json",
+            headers(("www-authenticate" = String, description = "`Bearer`"))),
+        (status = 403, description = "The key lacks the `jobs:read` scope", body = Problem, content_type = "application/problem+json"),
+        (status = 421, description = "Open mode (no API key) and a Host other than localhost, 127.0.0.1 or [::1] (`misdirected_request`)", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Over the key's or tenant's request rate (`rate_limited`) or too many failed authentications from this source (`too_many_auth_failures`); see Retry-After", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "Internal error", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "A store is unavailable (`store_unavailable`); see Retry-After", body = Problem, content_type = "application/problem+json"),
     ),
+    security(("bearer" = []), ("api_key" = [])),
     tag = "jobs"
 )]
 pub async fn list_jobs(
@@ -1126,8 +1167,17 @@ pub async fn list_jobs(
     responses(
         (status = 200, description = "Cancelled; input and result deleted", body = JobView),
         (status = 204, description = "A finished job and its data were deleted"),
+        (status = 400, description = "The id is not valid UTF-8 after percent-decoding", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No API key, or an unknown, malformed or revoked one", body = Problem, content_type = "application/problem+json",
+            headers(("www-authenticate" = String, description = "`Bearer`"))),
+        (status = 403, description = "The key lacks the `jobs:write` scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such job", body = Problem, content_type = "application/problem+json"),
+        (status = 421, description = "Open mode (no API key) and a Host other than localhost, 127.0.0.1 or [::1] (`misdirected_request`)", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Over the key's or tenant's request rate (`rate_limited`) or too many failed authentications from this source (`too_many_auth_failures`); see Retry-After", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "Internal error", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "A store is unavailable (`store_unavailable`); see Retry-After", body = Problem, content_type = "application/problem+json"),
     ),
+    security(("bearer" = []), ("api_key" = [])),
     tag = "jobs"
 )]
 pub async fn delete_job(
