@@ -14,7 +14,7 @@ use crate::protocol::{
     REQUEST, TIMINGS, WireError, WireRequest, WireTimings, header, parse_header,
 };
 use crate::{DocumentResources, PageStages, Timing};
-use crate::{Format, MEMORY_LIMIT_ENV, RequestOptions, TEST_HOOKS_ENV};
+use crate::{Format, MEMORY_LIMIT_ENV, RequestOptions};
 
 /// Serve requests on stdin/stdout until stdin closes. Sets `RLIMIT_AS` from env
 /// `NDF_CHILD_MEMORY_LIMIT` (bytes, 0 = none) first. Returns the process exit code: success
@@ -25,7 +25,7 @@ pub fn run() -> ExitCode {
         let _ = writeln!(io::stderr(), "ndf worker: cannot set the memory limit: {e}");
         return ExitCode::from(3);
     }
-    let hooks = std::env::var_os(TEST_HOOKS_ENV).is_some_and(|v| v == "1");
+    let hooks = hooks_enabled();
     let stdin = io::stdin();
     let stdout = io::stdout();
     let mut input = stdin.lock();
@@ -39,6 +39,19 @@ pub fn run() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// Whether this worker misbehaves on the test hooks' documents: only when built with the
+/// `test-hooks` feature (tests) and its environment has `NDF_POOL_TEST_HOOKS=1`. A build without
+/// the feature has no hook code at all and ignores the variable.
+#[cfg(feature = "test-hooks")]
+fn hooks_enabled() -> bool {
+    std::env::var_os(crate::TEST_HOOKS_ENV).is_some_and(|v| v == "1")
+}
+
+#[cfg(not(feature = "test-hooks"))]
+fn hooks_enabled() -> bool {
+    false
 }
 
 /// Why the child stops serving.
@@ -117,7 +130,13 @@ pub(crate) fn serve(
             )));
         }
         let pdf = read_payload(input, len)?;
+        #[cfg(feature = "test-hooks")]
         let pdf = if hooks { hooks::apply(&pdf) } else { &pdf[..] };
+        #[cfg(not(feature = "test-hooks"))]
+        let pdf = {
+            let _ = hooks;
+            &pdf[..]
+        };
         extract_document(pdf, &request, out, &mut scratch)?;
     }
 }
@@ -341,9 +360,15 @@ fn extract_document(
     }
 }
 
-/// Deliberate misbehaviour for the isolation tests; active only with `NDF_POOL_TEST_HOOKS=1`.
+/// Deliberate misbehaviour for the isolation tests: compiled only with the `test-hooks`
+/// feature, active only with `NDF_POOL_TEST_HOOKS=1`.
+#[cfg(feature = "test-hooks")]
 mod hooks {
     use std::time::Duration;
+
+    /// Part of the panic hook's message: a build without the feature does not contain this
+    /// text (scripts/check-no-test-hooks.sh looks for it in the release binary).
+    pub(super) const MARKER: &str = "NDF-POOL-TEST-HOOKS-COMPILED-IN";
 
     /// Misbehave as the document asks, or return the bytes to extract.
     pub(super) fn apply(pdf: &[u8]) -> &[u8] {
@@ -355,7 +380,7 @@ mod hooks {
                 std::thread::sleep(Duration::from_millis(100));
             }
         } else if pdf.starts_with(b"%NDF-TEST-PANIC") {
-            panic!("test hook: panic outside the engine");
+            panic!("{MARKER}: test hook: panic outside the engine");
         } else if pdf.starts_with(b"%NDF-TEST-ABORT") {
             std::process::abort();
         } else if let Some(rest) = pdf.strip_prefix(b"%NDF-TEST-SLEEP ") {
@@ -585,6 +610,7 @@ mod tests {
         );
     }
 
+    #[cfg(feature = "test-hooks")]
     #[test]
     fn sleep_hook_extracts_the_rest() {
         let pdf = ndf_testkit::text_doc(&["after sleep"]);

@@ -27,11 +27,14 @@
 //! - A malformed frame in either direction ends the child: it exits, or the parent kills it.
 //!   The child writes nothing else to stdout; its stderr is inherited.
 //!
-//! # Test hooks (test-only)
+//! # Test hooks (test builds only)
 //!
-//! Only when the child's environment has `NDF_POOL_TEST_HOOKS=1` (never set in production), a
-//! document starting with one of these markers makes the child misbehave on purpose, so tests
-//! can prove isolation even though the engine bounds its own loops and memory:
+//! Only in a build with the cargo feature `test-hooks` (enabled by the dev-dependencies of this
+//! crate and of ndf-cli, so only when tests are built: a `cargo build --release` has no hook code,
+//! which scripts/check-no-test-hooks.sh checks) and only when the child's environment has
+//! `NDF_POOL_TEST_HOOKS=1`, a document starting with one of these markers makes the child
+//! misbehave on purpose, so tests can prove isolation even though the engine bounds its own
+//! loops and memory:
 //!
 //! - `%NDF-TEST-OOM`: allocate without bound (needs a memory limit; the allocation failure
 //!   aborts the child);
@@ -55,7 +58,8 @@ pub use pool::{Extraction, Pool, PoolStatus};
 /// (0 = none). Set by the pool from [`PoolConfig::memory_limit_bytes`].
 pub const MEMORY_LIMIT_ENV: &str = "NDF_CHILD_MEMORY_LIMIT";
 
-/// Environment variable that enables the test hooks in the child when set to `1`. Test-only.
+/// Environment variable that enables the test hooks in the child when set to `1`, in a build
+/// with the `test-hooks` feature; ignored otherwise.
 pub const TEST_HOOKS_ENV: &str = "NDF_POOL_TEST_HOOKS";
 
 /// The output format of page bodies.
