@@ -299,3 +299,54 @@ fn chain_of_objects_each_needing_the_next_is_cut() {
     assert_page_intact(&doc, 0, "ALPHA");
     assert_doc_diag(&doc, Code::NestingTooDeep, "needed while loading");
 }
+
+#[test]
+fn object_stream_over_the_stream_limit_fails_the_objects_in_it() {
+    // Font object 3 lives in Flate object stream 7, which decodes past max_stream_bytes; the
+    // page using that font says so, the page with a font of its own is intact.
+    let mut objects = format!("3 0\n{HELVETICA}\n");
+    objects.push_str(&" ".repeat(8192));
+    let first = "3 0\n".len();
+    let mut second = PageSpec::text("BRAVO");
+    second.resources = "<< /Font << /F1 6 0 R >> >>".to_owned();
+    let pages = [PageSpec::text("ALPHA"), second];
+    let mut w = PdfWriter::new();
+    w.obj(1, "<< /Type /Catalog /Pages 2 0 R >>");
+    w.obj(
+        2,
+        format!(
+            "<< /Type /Pages /Kids [{} 0 R {} 0 R] /Count 2 >>",
+            page_num(0),
+            page_num(1)
+        ),
+    );
+    w.obj(6, HELVETICA);
+    w.stream(
+        7,
+        &format!("/Type /ObjStm /N 1 /First {first} /Filter /FlateDecode"),
+        &flate(objects.as_bytes()),
+    );
+    write_leaves(&mut w, &pages, 2);
+    let mut entries = vec![XEntry::Free; 15];
+    for (n, off) in &w.offsets {
+        entries[*n as usize] = XEntry::Offset(*off);
+    }
+    entries[3] = XEntry::InStream {
+        stream: 7,
+        index: 0,
+    };
+    entries[14] = XEntry::Offset(w.len());
+    // Object 14: the xref stream itself (pages are 10–13).
+    w.xref_stream(14, [1, 4, 2], None, 0, &entries, "/Size 15 /Root 1 0 R");
+    let doc = extract_ok(w.buf, opts_with(|l| l.max_stream_bytes = 4096));
+    assert_page_diag(
+        &doc,
+        0,
+        Code::StreamTooLarge,
+        Severity::Error,
+        "stored in object stream 7",
+    );
+    assert_page_intact(&doc, 1, "BRAVO");
+    assert_doc_diag(&doc, Code::StreamTooLarge, "object 7:");
+    assert!(!doc_codes(&doc).contains(&Code::XrefRepaired));
+}

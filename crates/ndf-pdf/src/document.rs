@@ -625,7 +625,24 @@ impl<'a> Pdf<'a> {
     }
 
     fn load_from_objstm(&self, stream: u32, index: u32, num: u32) -> Option<Object<'a>> {
-        let st = self.objstm(stream)?;
+        let Some(st) = self.objstm(stream) else {
+            // The objects of an object stream that failed (a limit, damage) fail with it.
+            let failed = self.issues.borrow().get(&stream).cloned();
+            if let Some(issue) = failed {
+                let error = PdfError::new(
+                    issue.error.code,
+                    format!(
+                        "it is stored in object stream {stream}, which is unreadable ({})",
+                        issue.error.message
+                    ),
+                );
+                self.issues
+                    .borrow_mut()
+                    .entry(num)
+                    .or_insert(ObjectIssue { error, whole: true });
+            }
+            return None;
+        };
         let off = match st.offsets.get(index as usize) {
             Some(&(n, off)) if n == num => off,
             _ => st.offsets.iter().find(|(n, _)| *n == num)?.1,
@@ -664,10 +681,11 @@ impl<'a> Pdf<'a> {
         let decoded = match self.decode_stream(s) {
             Ok(d) => d,
             Err(e) => {
-                self.diagnose(Diagnostic::warning(
+                let e = PdfError::new(
                     e.code,
-                    format!("object stream {num}: {}", e.message),
-                ));
+                    format!("{}; the objects stored in it read as null", e.message),
+                );
+                self.object_problem(num, e, true);
                 return None;
             }
         };
