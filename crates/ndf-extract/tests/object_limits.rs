@@ -3,8 +3,9 @@
 //! `max_objects`, a chain of objects each needing the next) fails that object alone. It reads
 //! as `null` (or loses only its too deeply nested values), the document gets a diagnostic, and a
 //! page that uses the object says so in its own diagnostics; the other pages are untouched.
-//! Only document-wide budgets (decoded bytes of the whole document, the deadline, the number of
-//! pages, the number of objects a repair finds) fail the document; hostile.rs covers those.
+//! Only document-wide budgets fail the document: the file's size and the number of objects a
+//! repair scan finds (the last tests here), the decoded bytes of the whole document, the
+//! deadline and the number of pages (hostile.rs).
 //!
 //! Every fixture is generated here with ndf-testkit's writer.
 
@@ -349,4 +350,40 @@ fn object_stream_over_the_stream_limit_fails_the_objects_in_it() {
     assert_page_intact(&doc, 1, "BRAVO");
     assert_doc_diag(&doc, Code::StreamTooLarge, "object 7:");
     assert!(!doc_codes(&doc).contains(&Code::XrefRepaired));
+}
+
+// ------------------------------------------------------------- what still fails the document
+
+#[test]
+fn a_file_over_max_file_bytes_fails_the_document() {
+    let data = text_doc(&["ALPHA"]);
+    let len = data.len() as u64;
+    extract_err(
+        data.clone(),
+        opts_with(|l| l.max_file_bytes = len - 1),
+        Code::FileTooLarge,
+    );
+    assert_page_intact(
+        &extract_ok(data, opts_with(|l| l.max_file_bytes = len)),
+        0,
+        "ALPHA",
+    );
+}
+
+#[test]
+fn a_repair_scan_finding_more_objects_than_max_objects_fails_the_document() {
+    // No usable xref: the scan counts object headers, a document-wide count.
+    let mut w = PdfWriter::new();
+    write_doc(&mut w, &[PageSpec::text("ALPHA")], None);
+    for n in 100..200u32 {
+        w.obj(n, "null");
+    }
+    w.raw("trailer\n<< /Root 1 0 R >>\n%%EOF\n");
+    extract_err(
+        w.buf.clone(),
+        opts_with(|l| l.max_objects = 50),
+        Code::TooManyObjects,
+    );
+    let doc = extract_ok(w.buf, opts_with(|l| l.max_objects = 1000));
+    assert_page_intact(&doc, 0, "ALPHA");
 }
