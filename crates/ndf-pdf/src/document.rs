@@ -376,16 +376,15 @@ impl<'a> Pdf<'a> {
             }
             if loading.len() >= MAX_LOAD_DEPTH {
                 drop(loading);
-                self.object_problem(
-                    r.num,
-                    PdfError::new(
-                        Code::NestingTooDeep,
-                        format!(
-                            "needed while loading {MAX_LOAD_DEPTH} other objects (each needing the next); it reads as null"
-                        ),
+                // Not an issue of the object itself (it is not cached: a shallower request
+                // reads it), so a warning for the document only.
+                self.diagnose_once(Diagnostic::warning(
+                    Code::NestingTooDeep,
+                    format!(
+                        "object {}: needed while loading {MAX_LOAD_DEPTH} other objects (each needing the next); it reads as null there",
+                        r.num
                     ),
-                    true,
-                );
+                ));
                 return Object::Null;
             }
             loading.push(r.num);
