@@ -22,7 +22,7 @@ dev=${1:-${NDF_DEV_CORPUS:-$root/../shared/corpus/dev}}
 max=${SEED_MAX_BYTES:-262144}
 corpus=$here/corpus
 
-targets=(open_document extract_page cmap_parse filter_flate filter_lzw filter_ascii85
+targets=(open_document extract_page cmap_parse filter_flate filter_brotli filter_lzw filter_ascii85
     filter_asciihex filter_runlength font_program content_stream http_request)
 for t in "${targets[@]}"; do mkdir -p "$corpus/$t"; done
 
@@ -69,6 +69,8 @@ hdr='\x01\x01\x08\x01\x00\x01'
 printf "${hdr}"'\x78\x9c\xf3\x48\xcd\xc9\xc9\x57\x28\xc9\x48\x2d\x4a\x55\x04\x00\x1c\xb4\x04\x4e' > "$corpus/filter_flate/hand-hello"
 # PNG predictor (12 = Up), 4 columns: two rows, each tagged Up (2).
 printf '\x0c\x01\x08\x04\x00\x01\x78\x9c\x63\x62\x64\x62\x66\x61\x62\x04\x02\x00\x00\x78\x00\x13' > "$corpus/filter_flate/hand-png-up"
+# brotli.compress(b"hello").
+printf "${hdr}"'\x0b\x02\x80\x68\x65\x6c\x6c\x6f\x03' > "$corpus/filter_brotli/hand-hello"
 printf "${hdr}"'\x80\x0b\x60\x50\x22\x0c\x0c\x85\x01' > "$corpus/filter_lzw/hand-spec-example"
 printf "${hdr}"'87cURD]i,"Ebo7~>' > "$corpus/filter_ascii85/hand-hello"
 printf "${hdr}"'z!!*-(~>' > "$corpus/filter_ascii85/hand-z"

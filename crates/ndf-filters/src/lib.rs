@@ -1,5 +1,5 @@
-//! PDF stream filters (Flate with predictors, LZW, ASCII85, ASCIIHex, RunLength) with output
-//! limits; image filters recognised.
+//! PDF stream filters (Flate and Brotli with predictors, LZW, ASCII85, ASCIIHex, RunLength)
+//! with output limits; image filters recognised.
 //!
 //! Every decoder takes hostile bytes and a hard output bound `max_out`: it never panics, works in
 //! time linear in input plus output, never holds much more than `max_out` bytes, and reports
@@ -9,6 +9,7 @@
 
 mod ascii85;
 mod asciihex;
+mod brotli;
 mod flate;
 mod lzw;
 mod predictor;
@@ -21,6 +22,8 @@ mod runlength;
 pub enum Filter {
     /// `/FlateDecode` (`/Fl`): zlib/deflate.
     Flate,
+    /// `/BrotliDecode`: Brotli (RFC 7932), the PDF Association's extension for PDF 2.0.
+    Brotli,
     /// `/LZWDecode` (`/LZW`).
     Lzw,
     /// `/ASCII85Decode` (`/A85`).
@@ -47,6 +50,7 @@ impl Filter {
     pub fn from_name(name: &[u8]) -> Option<Filter> {
         Some(match name {
             b"FlateDecode" | b"Fl" => Filter::Flate,
+            b"BrotliDecode" => Filter::Brotli,
             b"LZWDecode" | b"LZW" => Filter::Lzw,
             b"ASCII85Decode" | b"A85" => Filter::Ascii85,
             b"ASCIIHexDecode" | b"AHx" => Filter::AsciiHex,
@@ -72,6 +76,7 @@ impl Filter {
     pub fn name(self) -> &'static str {
         match self {
             Filter::Flate => "FlateDecode",
+            Filter::Brotli => "BrotliDecode",
             Filter::Lzw => "LZWDecode",
             Filter::Ascii85 => "ASCII85Decode",
             Filter::AsciiHex => "ASCIIHexDecode",
@@ -142,8 +147,8 @@ pub enum FilterError {
     InvalidParms(&'static str),
 }
 
-/// Decode `input` with one filter, then apply the predictor (Flate and LZW only). Never returns
-/// more than `max_out` bytes; hitting the limit is an error, not a truncation.
+/// Decode `input` with one filter, then apply the predictor (Flate, Brotli and LZW only). Never
+/// returns more than `max_out` bytes; hitting the limit is an error, not a truncation.
 pub fn decode(
     filter: Filter,
     input: &[u8],
@@ -151,14 +156,14 @@ pub fn decode(
     max_out: usize,
 ) -> Result<Decoded, FilterError> {
     let (data, damaged) = match filter {
-        Filter::Flate | Filter::Lzw => {
+        Filter::Flate | Filter::Brotli | Filter::Lzw => {
             // Validate first: bad parameters must not cost a decompression.
             let pred = predictor::Predictor::plan(parms)?;
             let raw_limit = pred.raw_limit(max_out);
-            let raw = if filter == Filter::Flate {
-                flate::inflate(input, raw_limit)
-            } else {
-                lzw::decode(input, parms.early_change != 0, raw_limit)
+            let raw = match filter {
+                Filter::Flate => flate::inflate(input, raw_limit),
+                Filter::Brotli => brotli::decode(input, raw_limit),
+                _ => lzw::decode(input, parms.early_change != 0, raw_limit),
             };
             // The raw limit is an internal detail; report the caller's.
             let (mut data, mut damaged) = raw.map_err(|e| match e {
@@ -214,6 +219,7 @@ mod tests {
     fn names_and_abbreviations() {
         let cases: &[(&[u8], Filter)] = &[
             (b"FlateDecode", Filter::Flate),
+            (b"BrotliDecode", Filter::Brotli),
             (b"Fl", Filter::Flate),
             (b"LZWDecode", Filter::Lzw),
             (b"LZW", Filter::Lzw),

@@ -43,6 +43,7 @@ fn tiff8_encode(data: &[u8], row_len: usize, colors: usize) -> Vec<u8> {
 fn any_filter() -> impl Strategy<Value = Filter> {
     prop_oneof![
         Just(Filter::Flate),
+        Just(Filter::Brotli),
         Just(Filter::Lzw),
         Just(Filter::Ascii85),
         Just(Filter::AsciiHex),
@@ -91,6 +92,15 @@ fn plausible_input() -> impl Strategy<Value = Vec<u8>> {
             }
         ),
         prop::collection::vec(any::<u8>(), 0..300).prop_map(|d| crate::lzw::tests::encode(&d, true)),
+        prop::collection::vec(any::<u8>(), 0..300).prop_map(|d| crate::brotli::tests::compress(&d, 5, 16)),
+        (prop::collection::vec(any::<u8>(), 0..300), any::<usize>(), any::<u8>()).prop_map(
+            |(d, at, b)| {
+                let mut z = crate::brotli::tests::compress(&d, 5, 16);
+                let n = z.len();
+                z[at % n] ^= b;
+                z
+            }
+        ),
         prop::collection::vec(prop::sample::select(b"!#$%&'()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[]^_`abcdefghijklmnopqrstuvz~ \n".to_vec()), 0..400),
         prop::collection::vec(prop::sample::select(b"0123456789abcdefABCDEF> \nxz".to_vec()), 0..400),
     ]
@@ -110,7 +120,7 @@ proptest! {
             Ok(d) => prop_assert!(d.data.len() <= max_out),
             Err(FilterError::LimitExceeded { limit }) => prop_assert_eq!(limit, max_out),
             Err(FilterError::InvalidParms(_)) => {
-                prop_assert!(matches!(filter, Filter::Flate | Filter::Lzw));
+                prop_assert!(matches!(filter, Filter::Flate | Filter::Brotli | Filter::Lzw));
             }
             Err(FilterError::Unsupported(_)) => prop_assert!(false, "unsupported"),
         }
@@ -120,6 +130,7 @@ proptest! {
     fn limit_is_exact(filter in any_filter(), data in prop::collection::vec(any::<u8>(), 1..400)) {
         let enc = match filter {
             Filter::Flate => zlib(&data),
+            Filter::Brotli => crate::brotli::tests::compress(&data, 9, 22),
             Filter::Lzw => crate::lzw::tests::encode(&data, true),
             Filter::Ascii85 => crate::ascii85::tests::encode(&data),
             Filter::AsciiHex => crate::asciihex::tests::encode(&data),
@@ -173,16 +184,16 @@ proptest! {
         bpc in prop::sample::select(vec![1i64, 2, 4, 8, 16]),
         columns in 1i64..=20,
         tags in prop::collection::vec(0u8..=2, 1..5),
-        lzw in any::<bool>(),
+        codec in 0u8..3,
     ) {
         let row_len = usize::try_from((colors * bpc * columns + 7) / 8).unwrap();
         let bpp = usize::try_from((colors * bpc + 7) / 8).unwrap();
         let p = DecodeParms { predictor: 12, colors, bits_per_component: bpc, columns, early_change: 1 };
         let pre = png_encode(&data, row_len, bpp, &tags);
-        let (f, enc) = if lzw {
-            (Filter::Lzw, crate::lzw::tests::encode(&pre, true))
-        } else {
-            (Filter::Flate, zlib(&pre))
+        let (f, enc) = match codec {
+            0 => (Filter::Lzw, crate::lzw::tests::encode(&pre, true)),
+            1 => (Filter::Brotli, crate::brotli::tests::compress(&pre, 5, 16)),
+            _ => (Filter::Flate, zlib(&pre)),
         };
         let d = decode(f, &enc, &p, data.len()).unwrap();
         prop_assert_eq!(d, crate::Decoded { data, damaged: false });

@@ -40,6 +40,16 @@ pub struct DecodedStream<'a> {
     pub image_filter: Option<Filter>,
 }
 
+/// Why one object could not be read whole. Limits and damage of one object fail that object
+/// alone: it reads as `null` (or loses its too deeply nested values), the document goes on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectIssue {
+    /// What went wrong (`nesting_too_deep`, `stream_too_large` …) and a message.
+    pub error: PdfError,
+    /// The whole object reads as `null` (else only values nested too deeply were dropped).
+    pub whole: bool,
+}
+
 /// An object stream's decoded contents.
 #[derive(Debug, Clone, Copy)]
 struct ObjStm<'a> {
@@ -70,6 +80,8 @@ pub struct Pdf<'a> {
     crypt: Option<Decryptor>,
     encrypt_ref: Option<ObjRef>,
     cache: RefCell<HashMap<u32, Object<'a>>>,
+    /// Why an object read as `null` (or partly `null`): a limit or damage of that object alone.
+    issues: RefCell<HashMap<u32, ObjectIssue>>,
     objstms: RefCell<HashMap<u32, Option<ObjStm<'a>>>>,
     loading: RefCell<Vec<u32>>,
     charged_streams: RefCell<HashSet<ObjRef>>,
@@ -148,6 +160,7 @@ impl<'a> Pdf<'a> {
             crypt: None,
             encrypt_ref: None,
             cache: RefCell::new(HashMap::new()),
+            issues: RefCell::new(HashMap::new()),
             objstms: RefCell::new(HashMap::new()),
             loading: RefCell::new(Vec::new()),
             charged_streams: RefCell::new(HashSet::new()),
@@ -295,6 +308,42 @@ impl<'a> Pdf<'a> {
         }
     }
 
+    /// Why object `r` read as `null`, or lost values nested too deeply, if it did: the limit
+    /// or damage of that object alone (the rest of the document is unaffected). Known once the
+    /// object was resolved.
+    pub fn object_issue(&self, r: ObjRef) -> Option<ObjectIssue> {
+        self.issues.borrow().get(&r.num).cloned()
+    }
+
+    /// Record that object `num` could not be read whole (`whole`: it reads as `null`): a
+    /// warning for the document and the object's issue for the pages that use it.
+    fn object_problem(&self, num: u32, error: PdfError, whole: bool) {
+        self.diagnose(Diagnostic::warning(
+            error.code,
+            format!("object {num}: {}", error.message),
+        ));
+        self.issues
+            .borrow_mut()
+            .entry(num)
+            .or_insert(ObjectIssue { error, whole });
+    }
+
+    /// `e` unless the document's budget was tripped (then the trip: it fails the document).
+    fn local_error(&self, e: PdfError) -> Result<PdfError> {
+        match self.budget.tripped() {
+            Some(fatal) => Err(fatal),
+            None => Ok(e),
+        }
+    }
+
+    /// [`Pdf::diagnose`] unless the same diagnostic was already recorded (for problems met
+    /// again when the xref is rebuilt and the structure read a second time).
+    pub(crate) fn diagnose_once(&self, diagnostic: Diagnostic) {
+        if !self.diagnostics.borrow().contains(&diagnostic) {
+            self.diagnose(diagnostic);
+        }
+    }
+
     // ---------------------------------------------------------------- resolution
 
     /// Follow a reference (once per call, recursively for chains of references); anything else
@@ -322,7 +371,20 @@ impl<'a> Pdf<'a> {
         }
         {
             let mut loading = self.loading.borrow_mut();
-            if loading.contains(&r.num) || loading.len() >= MAX_LOAD_DEPTH {
+            if loading.contains(&r.num) {
+                return Object::Null;
+            }
+            if loading.len() >= MAX_LOAD_DEPTH {
+                drop(loading);
+                // Not an issue of the object itself (it is not cached: a shallower request
+                // reads it), so a warning for the document only.
+                self.diagnose_once(Diagnostic::warning(
+                    Code::NestingTooDeep,
+                    format!(
+                        "object {}: needed while loading {MAX_LOAD_DEPTH} other objects (each needing the next); it reads as null there",
+                        r.num
+                    ),
+                ));
                 return Object::Null;
             }
             loading.push(r.num);
@@ -431,12 +493,14 @@ impl<'a> Pdf<'a> {
         let id = ObjRef::new(u32::try_from(num).ok()?, u16::try_from(generation).ok()?);
         let value = self.parse_value(lex.clone(), Some(id), true);
         let (value, end) = match value {
-            Ok(v) => v,
+            Ok((v, end, cut)) => {
+                if cut {
+                    self.object_problem(id.num, self.nesting_cut(), false);
+                }
+                (v, end)
+            }
             Err(e) => {
-                self.diagnose(Diagnostic::warning(
-                    e.code,
-                    format!("object {}: {}", id.num, e.message),
-                ));
+                self.object_problem(id.num, read_as_null(e), true);
                 return Some((id, Object::Null));
             }
         };
@@ -458,13 +522,18 @@ impl<'a> Pdf<'a> {
         Some((id, value))
     }
 
-    /// Parse one value with the shared scratch space; returns it and the end position.
+    /// Parse one value with the shared scratch space; returns it, the end position and whether
+    /// a container nested deeper than `max_nesting` was cut (read as `null`).
+    ///
+    /// The memory one value may materialise is the per-stream limit or what is left of the
+    /// document's budget: over the first, the value fails alone (`stream_too_large`); over the
+    /// second, the document's budget trips (`document_too_large`).
     fn parse_value(
         &self,
         lex: Lexer<'a>,
         id: Option<ObjRef>,
         decrypt: bool,
-    ) -> Result<(Object<'a>, usize)> {
+    ) -> Result<(Object<'a>, usize, bool)> {
         let mut own_scratch;
         let mut guard = self.scratch.try_borrow_mut();
         let scratch: &mut Scratch<'a> = match guard {
@@ -475,13 +544,19 @@ impl<'a> Pdf<'a> {
             }
         };
         let allowance = self.budget.stream_allowance();
+        let code = if allowance < self.budget.limits().max_stream_bytes {
+            Code::DocumentTooLarge
+        } else {
+            Code::StreamTooLarge
+        };
         let mut parser = Parser::new(
             lex,
             self.arena,
             scratch,
             self.budget.limits().max_nesting,
             allowance,
-        );
+        )
+        .with_allowance_code(code);
         if decrypt
             && let (Some(crypt), Some(id)) = (&self.crypt, id)
             && Some(id) != self.encrypt_ref
@@ -491,8 +566,20 @@ impl<'a> Pdf<'a> {
         let value = parser.parse();
         let spent = parser.spent();
         let end = parser.lex.pos();
+        let cut = parser.nesting_cut();
         self.budget.charge(spent)?;
-        Ok((value?.unwrap_or(Object::Null), end))
+        Ok((value?.unwrap_or(Object::Null), end, cut))
+    }
+
+    /// The issue of an object that lost values nested deeper than `max_nesting`.
+    fn nesting_cut(&self) -> PdfError {
+        PdfError::new(
+            Code::NestingTooDeep,
+            format!(
+                "arrays/dictionaries nest deeper than {}; the deeper values read as null",
+                self.budget.limits().max_nesting
+            ),
+        )
     }
 
     /// The data of a stream starting at `start`: `/Length` bytes when they end at `endstream`,
@@ -537,7 +624,24 @@ impl<'a> Pdf<'a> {
     }
 
     fn load_from_objstm(&self, stream: u32, index: u32, num: u32) -> Option<Object<'a>> {
-        let st = self.objstm(stream)?;
+        let Some(st) = self.objstm(stream) else {
+            // The objects of an object stream that failed (a limit, damage) fail with it.
+            let failed = self.issues.borrow().get(&stream).cloned();
+            if let Some(issue) = failed {
+                let error = PdfError::new(
+                    issue.error.code,
+                    format!(
+                        "it is stored in object stream {stream}, which is unreadable ({})",
+                        issue.error.message
+                    ),
+                );
+                self.issues
+                    .borrow_mut()
+                    .entry(num)
+                    .or_insert(ObjectIssue { error, whole: true });
+            }
+            return None;
+        };
         let off = match st.offsets.get(index as usize) {
             Some(&(n, off)) if n == num => off,
             _ => st.offsets.iter().find(|(n, _)| *n == num)?.1,
@@ -549,12 +653,14 @@ impl<'a> Pdf<'a> {
         let lex = Lexer::at(st.data, pos);
         // Objects inside object streams are never encrypted individually.
         match self.parse_value(lex, None, false) {
-            Ok((o, _)) => Some(o),
+            Ok((o, _, cut)) => {
+                if cut {
+                    self.object_problem(num, self.nesting_cut(), false);
+                }
+                Some(o)
+            }
             Err(e) => {
-                self.diagnose(Diagnostic::warning(
-                    e.code,
-                    format!("object {num}: {}", e.message),
-                ));
+                self.object_problem(num, read_as_null(e), true);
                 None
             }
         }
@@ -574,10 +680,11 @@ impl<'a> Pdf<'a> {
         let decoded = match self.decode_stream(s) {
             Ok(d) => d,
             Err(e) => {
-                self.diagnose(Diagnostic::warning(
+                let e = PdfError::new(
                     e.code,
-                    format!("object stream {num}: {}", e.message),
-                ));
+                    format!("{}; the objects stored in it read as null", e.message),
+                );
+                self.object_problem(num, e, true);
                 return None;
             }
         };
@@ -817,13 +924,34 @@ impl<'a> Pdf<'a> {
                     let section =
                         xref::read_table(self.data, lex.pos(), &mut self.xref.borrow_mut());
                     if section.overflow {
-                        return Err(too_many_objects(self.budget.limits()));
+                        self.objects_beyond_limit();
                     }
                     let Some(tpos) = section.trailer_pos else {
                         ok = false;
                         break;
                     };
-                    let (trailer, _) = self.parse_value(Lexer::at(self.data, tpos), None, false)?;
+                    let trailer = match self.parse_value(Lexer::at(self.data, tpos), None, false) {
+                        Ok((trailer, _, cut)) => {
+                            if cut {
+                                let e = self.nesting_cut();
+                                self.diagnose(Diagnostic::warning(
+                                    e.code,
+                                    format!("the trailer: {}", e.message),
+                                ));
+                            }
+                            trailer
+                        }
+                        Err(e) => {
+                            // An unreadable trailer is damage: the file is rebuilt by scanning.
+                            let e = self.local_error(e)?;
+                            self.diagnose(Diagnostic::warning(
+                                e.code,
+                                format!("the trailer: {}", e.message),
+                            ));
+                            ok = false;
+                            break;
+                        }
+                    };
                     let Some(trailer) = trailer.as_dict() else {
                         ok = false;
                         break;
@@ -908,7 +1036,18 @@ impl<'a> Pdf<'a> {
             }
             None => index.push((0, size)),
         }
-        let decoded = self.decode_stream(stream)?;
+        let decoded = match self.decode_stream(stream) {
+            Ok(d) => d,
+            Err(e) => {
+                // An undecodable xref stream is damage: the file is rebuilt by scanning.
+                let e = self.local_error(e)?;
+                self.diagnose(Diagnostic::warning(
+                    e.code,
+                    format!("a cross-reference stream: {}", e.message),
+                ));
+                return Ok(None);
+            }
+        };
         let layout = StreamLayout { widths, index };
         let (_, overflow) = xref::read_stream_entries(
             &decoded.data,
@@ -917,9 +1056,19 @@ impl<'a> Pdf<'a> {
             replace_free,
         );
         if overflow {
-            return Err(too_many_objects(self.budget.limits()));
+            self.objects_beyond_limit();
         }
         Ok(Some(dict))
+    }
+
+    /// Cross-reference entries numbered at or above `max_objects` were left out: those objects
+    /// read as `null` (the table stays bounded); the document is not failed for them.
+    fn objects_beyond_limit(&self) {
+        let max = self.budget.limits().max_objects;
+        let message = format!(
+            "cross-reference entries for object numbers of {max} and above were ignored (max_objects); those objects read as null"
+        );
+        self.diagnose_once(Diagnostic::warning(Code::TooManyObjects, message));
     }
 
     /// The newest trailer, completed with the keys older trailers have and it lacks.
@@ -969,6 +1118,7 @@ impl<'a> Pdf<'a> {
         }
         *self.xref.borrow_mut() = table;
         self.cache.borrow_mut().clear();
+        self.issues.borrow_mut().clear();
         self.objstms.borrow_mut().clear();
 
         // Objects inside object streams the scan found.
@@ -992,7 +1142,7 @@ impl<'a> Pdf<'a> {
         // The trailer: the last `trailer` dictionary or xref stream naming a usable /Root.
         let mut candidates: Vec<Dict<'a>> = Vec::new();
         for &pos in scan.trailers.iter().rev() {
-            if let Ok((t, _)) = self.parse_value(Lexer::at(self.data, pos), None, false)
+            if let Ok((t, _, _)) = self.parse_value(Lexer::at(self.data, pos), None, false)
                 && let Some(d) = t.as_dict()
             {
                 candidates.push(d);
@@ -1121,6 +1271,7 @@ impl<'a> Pdf<'a> {
                 // Objects read so far (the catalog during repair) were parsed without decryption.
                 let keep = self.encrypt_ref.map(|r| r.num);
                 self.cache.borrow_mut().retain(|num, _| Some(*num) == keep);
+                self.issues.borrow_mut().retain(|num, _| Some(*num) == keep);
                 self.objstms.borrow_mut().clear();
                 Ok(())
             }
@@ -1135,6 +1286,11 @@ impl<'a> Pdf<'a> {
             Err(e) => Err(PdfError::new(Code::UnsupportedEncryption, e.to_string())),
         }
     }
+}
+
+/// A per-object error, worded for the object that now reads as `null`.
+fn read_as_null(e: PdfError) -> PdfError {
+    PdfError::new(e.code, format!("{}; it reads as null", e.message))
 }
 
 fn too_many_objects(limits: &Limits) -> PdfError {

@@ -24,7 +24,7 @@ mod xref;
 
 pub use budget::Budget;
 pub use bumpalo::Bump;
-pub use document::{DecodedStream, OpenOptions, Pdf};
+pub use document::{DecodedStream, ObjectIssue, OpenOptions, Pdf};
 pub use error::{PdfError, Result};
 pub use ndf_filters::Filter;
 pub use object::{Dict, Name, ObjRef, Object, Stream};

@@ -48,6 +48,8 @@ pub struct PageObject<'a> {
     pub dict: Dict<'a>,
     /// Resources (possibly inherited); empty when absent.
     pub resources: Dict<'a>,
+    /// The resources' object, when they are an indirect object (see [`Pdf::object_issue`]).
+    pub resources_ref: Option<ObjRef>,
     /// Media box, normalised (`x0 < x1`, `y0 < y1`), in default user space.
     pub media_box: [f64; 4],
     /// Crop box clipped to the media box.
@@ -101,6 +103,7 @@ impl<'a> Pdf<'a> {
             id: e.id,
             dict: e.dict,
             resources,
+            resources_ref: e.inherited.resources.and_then(|o| o.as_ref()),
             media_box,
             crop_box,
             rotate,
@@ -167,6 +170,7 @@ impl<'a> Pdf<'a> {
         let max_depth = limits.max_nesting as usize;
         let max_pages = limits.max_pages as usize;
         let mut visited: HashSet<u32> = HashSet::new();
+        let mut too_deep = false;
         // Explicit stack of (node, inherited, depth); children pushed in reverse for order.
         let mut stack: Vec<(Object<'a>, Inherited<'a>, usize)> =
             vec![(root, Inherited::default(), 0)];
@@ -182,6 +186,18 @@ impl<'a> Pdf<'a> {
                 continue;
             }
             let Some(dict) = self.resolve(node).as_dict() else {
+                if let Some(e) = node.as_ref().and_then(|r| self.object_issue(r))
+                    && e.whole
+                {
+                    self.diagnose_once(ndf_model::Diagnostic::error(
+                        e.error.code,
+                        format!(
+                            "page tree node {} is unreadable ({}); the pages below it are missing",
+                            node.as_ref().map_or(0, |r| r.num),
+                            e.error.message
+                        ),
+                    ));
+                }
                 continue;
             };
             let inherited = inherited.update(dict);
@@ -190,10 +206,18 @@ impl<'a> Pdf<'a> {
                 || (kids.as_array().is_some() && !dict.is_type(b"Type", b"Page"));
             if is_node {
                 if depth >= max_depth {
-                    return Err(PdfError::new(
-                        Code::NestingTooDeep,
-                        "the page tree is nested too deeply",
-                    ));
+                    // A limit on this branch of the tree: its pages are left out (and found
+                    // by scanning if no page is left), the rest of the document is read.
+                    if !too_deep {
+                        too_deep = true;
+                        self.diagnose_once(ndf_model::Diagnostic::error(
+                            Code::NestingTooDeep,
+                            format!(
+                                "the page tree nests deeper than {max_depth} levels; the pages below are left out"
+                            ),
+                        ));
+                    }
+                    continue;
                 }
                 if let Some(kids) = kids.as_array() {
                     for kid in kids.iter().rev() {

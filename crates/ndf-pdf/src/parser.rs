@@ -3,6 +3,9 @@
 //! Lenient in the ways real files need (junk inside containers is skipped, unclosed containers
 //! close at the end of input or at the next `endobj`/`stream` keyword), strict in the ways
 //! hostile files need: nesting depth and the memory one parse may materialise are bounded.
+//! A container nested deeper than allowed is skipped (linearly, without recursion) and reads as
+//! `null`, so one deep value does not cost the rest of its object; the parser remembers the cut
+//! for the caller to report.
 
 use bumpalo::Bump;
 use ndf_crypt::Decryptor;
@@ -37,6 +40,10 @@ pub(crate) struct Parser<'a, 's, 'd> {
     /// Bytes this parser may still materialise (arena plus scratch).
     allowance: u64,
     spent: u64,
+    /// Code reported when `allowance` is exceeded.
+    allowance_code: Code,
+    /// A container nested deeper than `max_depth` was skipped (read as `null`).
+    cut: bool,
     decrypt: Option<(&'d Decryptor, ObjRef)>,
 }
 
@@ -68,8 +75,22 @@ impl<'a, 's, 'd> Parser<'a, 's, 'd> {
             max_depth,
             allowance,
             spent: 0,
+            allowance_code: Code::DocumentTooLarge,
+            cut: false,
             decrypt: None,
         }
+    }
+
+    /// Report exceeding the allowance with `code` (the allowance is the per-object limit, not
+    /// what is left of the document's budget).
+    pub(crate) fn with_allowance_code(mut self, code: Code) -> Self {
+        self.allowance_code = code;
+        self
+    }
+
+    /// True when a container nested deeper than allowed was skipped and read as `null`.
+    pub(crate) fn nesting_cut(&self) -> bool {
+        self.cut
     }
 
     /// Decrypt strings with the key of object `id`.
@@ -87,8 +108,11 @@ impl<'a, 's, 'd> Parser<'a, 's, 'd> {
         self.spent = self.spent.saturating_add(bytes);
         if self.spent > self.allowance {
             return Err(PdfError::new(
-                Code::DocumentTooLarge,
-                "an object materialises more data than the document budget allows",
+                self.allowance_code,
+                format!(
+                    "an object materialises more than the {} bytes allowed",
+                    self.allowance
+                ),
             ));
         }
         Ok(())
@@ -129,6 +153,10 @@ impl<'a, 's, 'd> Parser<'a, 's, 'd> {
                 let s = self.string_owned_ref(&buf);
                 self.scratch.bytes = buf;
                 Object::String(s?)
+            }
+            Token::ArrayStart | Token::DictStart if depth >= self.max_depth => {
+                self.skip_container();
+                Object::Null
             }
             Token::ArrayStart => self.array(depth + 1)?,
             Token::DictStart => Object::Dict(self.dict(depth + 1)?),
@@ -194,6 +222,31 @@ impl<'a, 's, 'd> Parser<'a, 's, 'd> {
         };
         self.spend(bytes.len() as u64)?;
         Ok(self.arena.alloc_slice_copy(bytes))
+    }
+
+    /// Skip the rest of a container whose opening token was just read: to its matching close,
+    /// a structural keyword or the end of input. Iterative and linear in the tokens skipped.
+    fn skip_container(&mut self) {
+        self.cut = true;
+        let mut open = 1u64;
+        loop {
+            let save = self.lex.pos();
+            match self.lex.next_token() {
+                Token::Eof => return,
+                Token::ArrayStart | Token::DictStart => open += 1,
+                Token::ArrayEnd | Token::DictEnd => {
+                    open -= 1;
+                    if open == 0 {
+                        return;
+                    }
+                }
+                Token::Keyword(k) if is_structural(k) => {
+                    self.lex.set_pos(save);
+                    return;
+                }
+                _ => {}
+            }
+        }
     }
 
     fn check_depth(&self, depth: u32) -> Result<()> {
@@ -372,11 +425,67 @@ mod tests {
     }
 
     #[test]
-    fn nesting_is_bounded() {
+    fn nesting_is_bounded_and_cuts_only_the_deep_value() {
         let arena = Bump::new();
+        let mut scratch = Scratch::new();
         let src = "[".repeat(10_000);
-        let err = parse_one(src.as_bytes(), &arena).unwrap_err();
-        assert_eq!(err.code, Code::NestingTooDeep);
+        let mut p = Parser::new(
+            Lexer::new(src.as_bytes()),
+            &arena,
+            &mut scratch,
+            64,
+            1 << 20,
+        );
+        let mut o = p.parse().unwrap().unwrap();
+        assert!(p.nesting_cut());
+        // 64 levels of arrays survive; the 65th reads as null.
+        for _ in 0..64 {
+            let a = o.as_array().unwrap();
+            assert_eq!(a.len(), 1);
+            o = a[0];
+        }
+        assert!(o.is_null());
+
+        // Inside a dictionary, an entry whose value is cut is dropped and the entries after it
+        // are kept (here the limit is one level: the dictionary itself).
+        let deep = format!(
+            "<< /A 1 /Deep {}{} /B (after) >> endobj",
+            "[".repeat(100),
+            "]".repeat(100)
+        );
+        let mut p = Parser::new(
+            Lexer::new(deep.as_bytes()),
+            &arena,
+            &mut scratch,
+            1,
+            1 << 20,
+        );
+        let d = p.parse().unwrap().unwrap().as_dict().unwrap();
+        assert!(p.nesting_cut());
+        assert_eq!(d.len(), 2);
+        assert_eq!(d.get(b"A").unwrap().as_i64(), Some(1));
+        assert!(d.get(b"Deep").is_none());
+        assert_eq!(d.get(b"B").unwrap().as_string(), Some(&b"after"[..]));
+        assert_eq!(p.lex.next_token(), Token::Keyword(b"endobj"));
+
+        // An unclosed deep container stops at the end of its object.
+        let open = format!("<< /A {} endobj 2 0 obj", "<< /B ".repeat(500));
+        let mut p = Parser::new(
+            Lexer::new(open.as_bytes()),
+            &arena,
+            &mut scratch,
+            64,
+            1 << 20,
+        );
+        assert!(p.parse().unwrap().unwrap().as_dict().is_some());
+        assert!(p.nesting_cut());
+        assert_eq!(p.lex.next_token(), Token::Keyword(b"endobj"));
+
+        // Within the limit nothing is cut.
+        let ok = format!("{}{}", "[".repeat(64), "]".repeat(64));
+        let mut p = Parser::new(Lexer::new(ok.as_bytes()), &arena, &mut scratch, 64, 1 << 20);
+        p.parse().unwrap().unwrap();
+        assert!(!p.nesting_cut());
     }
 
     #[test]
@@ -386,6 +495,9 @@ mod tests {
         let mut scratch = Scratch::new();
         let mut p = Parser::new(Lexer::new(src.as_bytes()), &arena, &mut scratch, 64, 10_000);
         assert_eq!(p.parse().unwrap_err().code, Code::DocumentTooLarge);
+        let mut p = Parser::new(Lexer::new(src.as_bytes()), &arena, &mut scratch, 64, 10_000)
+            .with_allowance_code(Code::StreamTooLarge);
+        assert_eq!(p.parse().unwrap_err().code, Code::StreamTooLarge);
     }
 
     #[test]

@@ -203,6 +203,32 @@ pub fn flate_repeat(byte: u8, n: usize) -> Vec<u8> {
     e.finish().unwrap()
 }
 
+/// Brotli-compress `data` (quality 9, 4 MiB window), for `/BrotliDecode` streams.
+pub fn brotli(data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    {
+        let mut w = brotli::CompressorWriter::new(&mut out, 4096, 9, 22);
+        w.write_all(data).unwrap();
+    }
+    out
+}
+
+/// Brotli-compress `n` copies of `byte` without materialising them (decompression bombs).
+pub fn brotli_repeat(byte: u8, n: usize) -> Vec<u8> {
+    let chunk = vec![byte; 1 << 20];
+    let mut out = Vec::new();
+    {
+        let mut w = brotli::CompressorWriter::new(&mut out, 1 << 16, 5, 24);
+        let mut left = n;
+        while left > 0 {
+            let k = left.min(chunk.len());
+            w.write_all(&chunk[..k]).unwrap();
+            left -= k;
+        }
+    }
+    out
+}
+
 /// Content that draws `text` (plain ASCII without parentheses) with font `/F1`.
 pub fn text_content(text: &str) -> Vec<u8> {
     format!("BT /F1 12 Tf 72 720 Td ({text}) Tj ET\n").into_bytes()

@@ -192,7 +192,12 @@ struct Interp<'p, 'a> {
     font_memo: Vec<FontMemo<'a>>,
     /// `Pdf::was_repaired` when `font_memo` was filled.
     font_memo_repaired: bool,
+    /// Objects whose issue (`Pdf::object_issue`) this page already reported.
+    reported_issues: Vec<u32>,
 }
+
+/// Most objects with issues reported per page.
+const MAX_REPORTED_ISSUES: usize = 64;
 
 /// Interpret page `index` of `pdf` into positioned characters.
 pub fn extract_page<'a>(
@@ -280,7 +285,13 @@ pub fn extract_page_reusing<'a>(
         ocg_off: optional_content_off(pdf),
         font_memo: Vec::new(),
         font_memo_repaired: pdf.was_repaired(),
+        reported_issues: Vec::new(),
     };
+    // The page's own objects: an object that could not be read (a limit or damage of that
+    // object) fails what depends on it, and the page says so.
+    for r in [page.id, page.resources_ref].into_iter().flatten() {
+        it.check_issue(Some(Object::Ref(r)));
+    }
     let mut content = Vec::new();
     for s in pdf.page_contents(&page) {
         match pdf.decode_stream(s) {
@@ -391,6 +402,30 @@ impl<'p, 'a> Interp<'p, 'a> {
             let n = self.page.number;
             self.page.diagnostics.push(d.on_page(n));
         }
+    }
+
+    /// Report on the page, once, an object it uses that could not be read whole.
+    fn check_issue(&mut self, obj: Option<Object<'a>>) {
+        let Some(Object::Ref(r)) = obj else { return };
+        if self.reported_issues.contains(&r.num) {
+            return;
+        }
+        let Some(issue) = self.pdf.object_issue(r) else {
+            return;
+        };
+        if self.reported_issues.len() >= MAX_REPORTED_ISSUES {
+            return;
+        }
+        self.reported_issues.push(r.num);
+        let message = format!(
+            "object {} used by this page: {}",
+            r.num, issue.error.message
+        );
+        self.diag(if issue.whole {
+            Diagnostic::error(issue.error.code, message)
+        } else {
+            Diagnostic::warning(issue.error.code, message)
+        });
     }
 
     fn run(&mut self, content: &[u8], resources: Dict<'a>) {
@@ -598,9 +633,9 @@ impl<'p, 'a> Interp<'p, 'a> {
             self.register_font();
             return;
         }
-        let obj = self
-            .pdf
-            .get_dict(resources, b"Font")
+        let font_dict = resources.get(b"Font");
+        let obj = font_dict
+            .and_then(|o| self.pdf.resolve(o).as_dict())
             .and_then(|fonts| fonts.get(name));
         // Only fonts the document cache keeps are remembered: a full cache loads afresh.
         let kept = self.fonts.has_room();
@@ -618,6 +653,8 @@ impl<'p, 'a> Interp<'p, 'a> {
                 font: font.clone(),
             });
         }
+        self.check_issue(font_dict);
+        self.check_issue(obj);
         if self.gs.font.is_none() {
             self.diag(Diagnostic::warning(
                 Code::FontDamaged,
@@ -916,14 +953,18 @@ impl<'p, 'a> Interp<'p, 'a> {
     }
 
     fn do_xobject(&mut self, name: &[u8], resources: Dict<'a>) {
-        let Some(obj) = self
-            .pdf
-            .get_dict(resources, b"XObject")
+        let xobjects = resources.get(b"XObject");
+        let Some(obj) = xobjects
+            .and_then(|o| self.pdf.resolve(o).as_dict())
             .and_then(|d| d.get(name))
         else {
+            self.check_issue(xobjects);
             return;
         };
-        let Some(stream) = self.pdf.resolve(obj).as_stream() else {
+        let stream = self.pdf.resolve(obj).as_stream();
+        self.check_issue(xobjects);
+        self.check_issue(Some(obj));
+        let Some(stream) = stream else {
             return;
         };
         if !stream.dict.is_type(b"Subtype", b"Form") {
