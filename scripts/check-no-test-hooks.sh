@@ -5,15 +5,18 @@
 # dev-dependencies enable those features (resolver 3 unifies dev-dependency features only when
 # tests, examples or benches are built).
 #
-# Builds the test `ndf` (`cargo test --no-run`: hooks compiled in) and the release `ndf`, then for
-# each binary looks for the hooks' marker strings and runs its worker (`ndf __extract-child`) with
-# NDF_POOL_TEST_HOOKS=1 on a document that starts with `%NDF-TEST-ABORT`:
+# Builds the test `ndf` (`cargo test --no-run`: hooks compiled in) and the shipped `ndf` (`cargo
+# build`, no dev-dependencies), then for each binary looks for the hooks' marker strings and runs
+# its worker (`ndf __extract-child`) with NDF_POOL_TEST_HOOKS=1 on a document that starts with
+# `%NDF-TEST-ABORT`:
 #   - test build: both markers present, the worker aborts (the check can see hooks);
-#   - release build: no marker, the worker extracts the document normally and exits 0.
-# The release build is fat-LTO: several minutes.
+#   - shipped build: no marker, the worker extracts the document normally and exits 0.
+# Features do not depend on the profile, so the shipped build is made with the dev profile by
+# default (it reuses the test build's dependencies: a minute, where the fat-LTO release build
+# takes 10-17 minutes on two cores); `--release` checks the release profile itself.
 #
 # Environment:
-#   NDF_HOOKS_RELEASE_BIN  check this binary as the release one instead of building it
+#   NDF_HOOKS_RELEASE_BIN  check this binary as the shipped one instead of building it
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,19 +29,27 @@ markers=("NDF-POOL-TEST-HOOKS-COMPILED-IN" "NDF_TEST_PANIC_TASK")
 
 fail() { echo "check-no-test-hooks: $*" >&2; exit 1; }
 
-cargo test --locked -p ndf-cli --no-run >/dev/null
-hooked="$target/debug/ndf"
-[ -x "$hooked" ] || fail "$hooked not built"
-if [ -n "${NDF_HOOKS_RELEASE_BIN:-}" ]; then
-    release="$NDF_HOOKS_RELEASE_BIN"
-else
-    cargo build --release --locked -p ndf-cli --bin ndf
-    release="$target/release/ndf"
-fi
-[ -x "$release" ] || fail "$release not built"
+profile=dev
+[ "${1:-}" = "--release" ] && profile=release
 
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
+
+cargo test --locked -p ndf-cli --no-run >/dev/null
+[ -x "$target/debug/ndf" ] || fail "$target/debug/ndf not built"
+# The shipped dev build lands on the same path: keep the test build aside.
+cp "$target/debug/ndf" "$tmp/ndf-test-build"
+hooked="$tmp/ndf-test-build"
+if [ -n "${NDF_HOOKS_RELEASE_BIN:-}" ]; then
+    release="$NDF_HOOKS_RELEASE_BIN"
+elif [ "$profile" = release ]; then
+    cargo build --release --locked -p ndf-cli --bin ndf
+    release="$target/release/ndf"
+else
+    cargo build --locked -p ndf-cli --bin ndf
+    release="$target/debug/ndf"
+fi
+[ -x "$release" ] || fail "$release not built"
 
 # A one-page document whose text the probe looks for, behind the abort hook's marker.
 text="release worker without hooks"

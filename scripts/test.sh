@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite. README's second command; .ci/run calls this script.
 #
-# Installs what it needs on a fresh Debian machine (poppler-utils for the pdftotext reference
+# Installs what it needs on a fresh Debian machine (poppler-utils and poppler-data, for CJK, for the pdftotext reference
 # checks; Prometheus, Alertmanager and chromium for the observability tests; PostgreSQL and
 # seaweedfs through scripts/services.sh) and runs: formatting, clippy with warnings as errors,
 # the Prometheus rules / Alertmanager / dashboard checks, every workspace test (unit, property,
@@ -51,7 +51,7 @@ apt_install() {
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 }
-apt_install poppler-utils prometheus prometheus-alertmanager chromium fonts-dejavu-core openssl valgrind
+apt_install poppler-utils poppler-data prometheus prometheus-alertmanager chromium fonts-dejavu-core openssl valgrind
 
 # --- checks -------------------------------------------------------------------------------
 log "cargo fmt --check"
@@ -73,6 +73,11 @@ export NDF_REQUIRE_SERVICES=1
 
 log "cargo test"
 cargo test --workspace --locked
+
+# The shipped binary has none of the test hooks (documents that hang, abort or exhaust a
+# worker; deliberate task panics): only test builds compile them (scripts/check-no-test-hooks.sh).
+log "no test hooks in the shipped ndf"
+bash scripts/check-no-test-hooks.sh
 
 # Instructions counted by callgrind on a fixed document set against perf/baseline.tsv: fails
 # on a total regression over 5%, and on a missing corpus or a baseline of another compiler
