@@ -11,6 +11,8 @@
 //! - `descriptor_limit_is_raised_and_caps_connections`: the soft `RLIMIT_NOFILE` is raised to
 //!   the hard limit at start (and logged); with both at 512, 600 silent connections do not take
 //!   `/healthz` down for good.
+//! - `admin_listener_has_the_same_clocks_and_its_own_small_cap`: the admin listener cuts silent
+//!   connections with the same header clock and refuses connections beyond 64.
 //! - `slow_body_is_cut_with_408`: a body trickling in is answered 408 `request_timeout`.
 //! - `http2_limits_are_advertised_and_enforced`: the SETTINGS frame carries
 //!   `http2_max_concurrent_streams` and `http2_max_header_list_bytes`; larger headers get 431.
@@ -303,6 +305,72 @@ fn connection_cap_refuses_beyond_it_and_frees_after_the_header_timeout() {
                 backend.name()
             );
         }
+    }
+}
+
+#[test]
+fn admin_listener_has_the_same_clocks_and_its_own_small_cap() {
+    for backend in backends("transport_admin") {
+        let server = Server::serve(
+            &backend,
+            Opts::set(&[
+                ("workers", "1"),
+                ("admin_listen", "127.0.0.1:0"),
+                ("http_header_read_timeout_ms", "20000"),
+            ]),
+        );
+        let admin = addr(&server.admin_url(""));
+        let mut kept = TcpStream::connect(&admin).unwrap();
+        assert_eq!(get_on(&mut kept, "/healthz").0, 200, "{}", backend.name());
+        // 70 silent connections: 63 fit beside `kept` under the admin cap of 64, 7 are
+        // refused at once (closed without an answer).
+        let mut silent: Vec<TcpStream> = (0..70)
+            .map(|_| TcpStream::connect(&admin).unwrap())
+            .collect();
+        let start = Instant::now();
+        loop {
+            let (_, scrape) = get_on(&mut kept, "/metrics");
+            if metric(&scrape, "ndf_http_connections_refused_total") >= 7.0 {
+                assert_eq!(
+                    metric(&scrape, "ndf_http_connections_refused_total"),
+                    7.0,
+                    "{}: {scrape}",
+                    backend.name()
+                );
+                break;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "{}: connections beyond the admin listener's cap were not refused:\n{scrape}",
+                backend.name()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // The API listener is not affected by the admin listener's cap.
+        assert_eq!(
+            client()
+                .get(server.url("/healthz"))
+                .send()
+                .unwrap()
+                .status(),
+            200,
+            "{}",
+            backend.name()
+        );
+        // The header clock closes every silent connection, those under the cap included.
+        for s in &mut silent {
+            assert!(
+                closed_by_server(s),
+                "{}: a silent admin connection must be closed",
+                backend.name()
+            );
+        }
+        assert!(
+            healthz_recovers(&server.admin_url("/healthz"), Duration::from_secs(60)),
+            "{}: the admin listener did not answer again; log:\n{}",
+            backend.name(),
+            server.log_text()
+        );
     }
 }
 

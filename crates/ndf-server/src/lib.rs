@@ -393,17 +393,18 @@ async fn spawn_admin(
     }
     let app = admin_router(state.clone());
     let mut stop = stop.clone();
-    Ok(Some(tokio::spawn(async move {
-        let shutdown = async move {
+    // The API's accept loop and clocks: a slow or idle client of the admin listener is cut
+    // like one of the API, and it cannot hold more than a few descriptors of the process.
+    Ok(Some(tokio::spawn(transport::serve(
+        listener,
+        app,
+        None,
+        transport::Limits::admin(&state.config),
+        state.metrics.clone(),
+        async move {
             let _ = stop.wait_for(|s| *s).await;
-        };
-        if let Err(e) = axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await
-        {
-            tracing::warn!(error = %e, "admin listener failed");
-        }
-    })))
+        },
+    ))))
 }
 
 /// Background tasks of a replica: consumers, webhooks, sweeper, sampler. They run until

@@ -51,9 +51,11 @@ pub const LOG_BURST: u32 = 10;
 /// The window of [`LOG_BURST`].
 pub const LOG_WINDOW: Duration = Duration::from_secs(60);
 
-/// The connection limits of the API listener (from the configuration).
+/// The connection limits of a listener (from the configuration).
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
+    /// Which listener (logs).
+    pub listener: &'static str,
     /// TLS handshake and request headers.
     pub header: Duration,
     /// A request's body.
@@ -77,12 +79,29 @@ impl Limits {
             usize::try_from(n / 4 * 3).unwrap_or(usize::MAX).max(1)
         });
         Limits {
+            listener: "API",
             header: Duration::from_millis(config.http_header_read_timeout_ms),
             body: Duration::from_millis(config.http_body_read_timeout_ms),
             idle: Duration::from_millis(config.http_idle_timeout_ms),
             max_connections: config.max_connections.min(by_fds),
             h2_max_streams: config.http2_max_concurrent_streams,
             h2_max_header_list: config.http2_max_header_list_bytes,
+        }
+    }
+}
+
+/// Open connections at most on the admin listener: a few scrapers and an operator's profile
+/// requests, never a crowd.
+pub const ADMIN_MAX_CONNECTIONS: usize = 64;
+
+impl Limits {
+    /// The admin listener's limits: the API's clocks, and at most [`ADMIN_MAX_CONNECTIONS`]
+    /// connections (its descriptors come out of the same process limit as the API's).
+    pub fn admin(config: &Config) -> Self {
+        Limits {
+            listener: "admin",
+            max_connections: ADMIN_MAX_CONNECTIONS,
+            ..Limits::new(config, None)
         }
     }
 }
@@ -185,11 +204,12 @@ pub async fn serve(
         handshake_log: LogLimiter::default(),
     });
     tracing::info!(
+        listener = limits.listener,
         max_connections = limits.max_connections,
         header_timeout_ms = limits.header.as_millis() as u64,
         body_timeout_ms = limits.body.as_millis() as u64,
         idle_timeout_ms = limits.idle.as_millis() as u64,
-        "API listener limits"
+        "listener limits"
     );
     let permits = Arc::new(Semaphore::new(limits.max_connections));
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -203,7 +223,7 @@ pub async fn serve(
                 if let Err(e) = done
                     && e.is_panic()
                 {
-                    tracing::error!(panic = %crate::panic_message(e.into_panic().as_ref()), "an API connection task panicked");
+                    tracing::error!(panic = %crate::panic_message(e.into_panic().as_ref()), listener = limits.listener, "a connection task panicked");
                 }
             }
             accepted = listener.accept() => match accepted {
@@ -214,6 +234,7 @@ pub async fn serve(
                         if let Some(suppressed) = shared.refused_log.allow() {
                             tracing::warn!(
                                 %peer,
+                                listener = limits.listener,
                                 max_connections = limits.max_connections,
                                 suppressed,
                                 "connection refused: max_connections are open"
@@ -241,7 +262,7 @@ pub async fn serve(
         if let Err(e) = done
             && e.is_panic()
         {
-            tracing::error!(panic = %crate::panic_message(e.into_panic().as_ref()), "an API connection task panicked");
+            tracing::error!(panic = %crate::panic_message(e.into_panic().as_ref()), listener = limits.listener, "a connection task panicked");
         }
     }
 }
