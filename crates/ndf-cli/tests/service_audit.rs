@@ -544,11 +544,14 @@ fn export_streams_everything_and_survives_a_closed_pipe() {
         let lines = text(&out.stdout).lines().count();
         assert_eq!(lines, 10_002, "{name}");
         let err = text(&out.stderr);
-        assert_eq!(
-            anchors_in(&err).len(),
-            1,
-            "{name}: the head's anchor: {err}"
-        );
+        let head_anchor = anchors_in(&err);
+        assert_eq!(head_anchor.len(), 1, "{name}: the head's anchor: {err}");
+        // `ndf-audit-anchor:1:KEYID:…`: the id of this configuration's audit key.
+        let configured_id = head_anchor[0]
+            .strip_prefix("ndf-audit-anchor:1:")
+            .and_then(|rest| rest.split(':').next())
+            .unwrap()
+            .to_owned();
 
         // `ndf audit export | head -1`.
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_ndf"));
@@ -578,21 +581,25 @@ fn export_streams_everything_and_survives_a_closed_pipe() {
         let (code, _, err) = verify(&backend, &["--anchor", "ndf-audit-anchor:1:nonsense"]);
         assert_eq!(code, 2, "{name}: {err}");
         assert!(err.contains("anchor"), "{name}: {err}");
-        let other_key = {
-            let k = AuditKey::derive(b"another api_key_secret").unwrap();
-            ndf_store::anchor_token(
-                &ndf_store::ChainHead {
-                    seq: 1,
-                    hash: "0".repeat(64),
-                },
-                &k,
-            )
-        };
+        let other = AuditKey::derive(b"another api_key_secret").unwrap();
+        assert_ne!(other.id(), configured_id, "{name}");
+        let other_key = ndf_store::anchor_token(
+            &ndf_store::ChainHead {
+                seq: 1,
+                hash: "0".repeat(64),
+            },
+            &other,
+        );
         let (code, _, err) = verify(&backend, &["--anchor", &other_key]);
         assert_eq!(code, 2, "{name}: {err}");
-        assert!(
-            err.contains("another") || err.contains("key"),
-            "{name}: {err}"
+        assert_eq!(
+            err.trim_end(),
+            format!(
+                "ndf: error: anchor from --anchor: the anchor was made with audit key {}, \
+                 this configuration's key is {configured_id}",
+                other.id()
+            ),
+            "{name}"
         );
         let out = match &backend {
             Backend::Embedded { dir } => {
