@@ -448,3 +448,36 @@ fn two_replicas_on_postgres_and_s3_survive_random_kills() {
 fn embedded_server_survives_random_kills() {
     crash_run(&support::embedded("crash"), 1, seed(0x5eed_0002));
 }
+
+/// The harness restarts a killed server on its port even if something holds that port for a
+/// moment while the server is down (as another process's outgoing connection could, were the
+/// port inside the kernel's ephemeral range: the harness's ports are outside it).
+#[test]
+fn a_restart_keeps_the_port_past_a_brief_holder() {
+    let mut server = Server::serve(&support::embedded("restart_port"), Opts::default());
+    let port: u16 = server
+        .base
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("port");
+    let (lo, hi) = support::ephemeral_range();
+    assert!(
+        port < lo || port > hi,
+        "{port} is in the ephemeral range {lo}-{hi}"
+    );
+    server.kill();
+    let holder = std::net::TcpListener::bind(("127.0.0.1", port)).expect("hold the port");
+    let release = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_secs(2));
+        drop(holder);
+    });
+    server.start();
+    release.join().expect("holder");
+    assert_eq!(server.base, format!("http://127.0.0.1:{port}"));
+    let r = support::client()
+        .get(server.url("/healthz"))
+        .send()
+        .expect("healthz");
+    assert_eq!(r.status(), 200, "{}", server.log_text());
+}

@@ -8,7 +8,9 @@
 //! are skipped with a message, or fail when `NDF_REQUIRE_SERVICES=1` (the test command sets it).
 #![allow(dead_code, unreachable_pub, clippy::print_stderr)]
 
+use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -170,6 +172,9 @@ pub struct Server {
     env: Vec<(String, String)>,
     worker: bool,
     listen: String,
+    /// The harness chose `listen` ([`restartable_port`]); it may choose another until the
+    /// first start succeeds.
+    port_chosen: bool,
 }
 
 impl std::fmt::Debug for Server {
@@ -188,7 +193,8 @@ pub struct Opts {
     pub args: Vec<String>,
     /// Extra environment variables.
     pub env: Vec<(String, String)>,
-    /// `host:port` to listen on (default `127.0.0.1:0`, a free port; a restart keeps the port).
+    /// `host:port` to listen on (default: a free loopback port outside the kernel's ephemeral
+    /// range, see [`restartable_port`]; a restart keeps the port).
     pub listen: Option<String>,
 }
 
@@ -216,6 +222,12 @@ impl Server {
     }
 
     fn spawn(backend: &Backend, opts: Opts, worker: bool) -> Server {
+        let port_chosen = opts.listen.is_none() && !worker;
+        let listen = match opts.listen {
+            Some(l) => l,
+            None if worker => String::new(),
+            None => format!("127.0.0.1:{}", restartable_port()),
+        };
         let mut s = Server {
             child: None,
             base: String::new(),
@@ -226,14 +238,50 @@ impl Server {
             args: opts.args,
             env: opts.env,
             worker,
-            listen: opts.listen.unwrap_or_else(|| "127.0.0.1:0".into()),
+            listen,
+            port_chosen,
         };
         s.start();
         s
     }
 
     /// (Re)start the process with the same configuration (and the same port once known).
+    ///
+    /// A start refused because the address is in use is tried again, a bounded number of
+    /// times: on another port chosen by the harness before the first start succeeded, else
+    /// on the same port (crash tests restart on the same address on purpose) after a pause.
+    /// Harness-chosen ports lie outside the kernel's ephemeral range, so no outgoing
+    /// connection can take one while its server is down; what remains is a short-lived
+    /// holder, which the pauses outlast.
     pub fn start(&mut self) {
+        const TRIES: u32 = 40;
+        const PAUSE: Duration = Duration::from_millis(250);
+        for attempt in 1..=TRIES {
+            match self.try_start() {
+                Ok(()) => {
+                    self.port_chosen = false;
+                    return;
+                }
+                Err(log) if attempt < TRIES && log.contains(ADDR_IN_USE) => {
+                    eprintln!(
+                        "ndf {} could not bind {} (attempt {attempt} of {TRIES}): trying again",
+                        if self.worker { "worker" } else { "serve" },
+                        self.listen
+                    );
+                    if self.port_chosen {
+                        self.listen = format!("127.0.0.1:{}", restartable_port());
+                    } else {
+                        std::thread::sleep(PAUSE);
+                    }
+                }
+                Err(log) => panic!("ndf serve did not start listening; its log:\n{log}"),
+            }
+        }
+    }
+
+    /// One start: `Err` with this start's log when the process ended before listening.
+    fn try_start(&mut self) -> Result<(), String> {
+        let log_from = self.log_text().len();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_ndf"));
         cmd.arg(if self.worker { "worker" } else { "serve" });
         if !self.worker {
@@ -288,19 +336,44 @@ impl Server {
             }
         });
         self.child = Some(child);
-        if !self.worker {
-            let addr = rx
-                .recv_timeout(Duration::from_secs(60))
-                .unwrap_or_else(|_| {
-                    panic!(
-                        "ndf serve did not start listening; its log:\n{}",
-                        self.log.lock().map(|l| l.clone()).unwrap_or_default()
-                    )
-                });
-            self.base = addr.clone();
-            // Keep the port across restarts (crash tests restart on the same address).
-            self.listen = addr.trim_start_matches("http://").to_owned();
+        if self.worker {
+            return Ok(());
         }
+        let started = Instant::now();
+        let addr = loop {
+            match rx.recv_timeout(Duration::from_millis(100)) {
+                Ok(addr) => break addr,
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout)
+                    if started.elapsed() < Duration::from_secs(60) => {}
+                Err(_) => {
+                    self.kill();
+                    return Err(self
+                        .log_text()
+                        .get(log_from..)
+                        .unwrap_or_default()
+                        .to_owned());
+                }
+            }
+            // Ended before listening (e.g. the address is in use): its log is complete once
+            // the reader saw the end of stderr, which the channel's disconnection tells.
+            if let Some(c) = self.child.as_mut()
+                && matches!(c.try_wait(), Ok(Some(_)))
+            {
+                if let Ok(addr) = rx.recv_timeout(Duration::from_secs(5)) {
+                    break addr;
+                }
+                self.kill();
+                return Err(self
+                    .log_text()
+                    .get(log_from..)
+                    .unwrap_or_default()
+                    .to_owned());
+            }
+        };
+        self.base = addr.clone();
+        // Keep the port across restarts (crash tests restart on the same address).
+        self.listen = addr.trim_start_matches("http://").to_owned();
+        Ok(())
     }
 
     /// Kill with SIGKILL (no chance to clean up) and reap.
@@ -372,6 +445,66 @@ impl Drop for Server {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// How `ndf serve` reports a listen address that is taken (`std::io::ErrorKind::AddrInUse`).
+const ADDR_IN_USE: &str = "Address already in use";
+
+/// Ports [`restartable_port`] handed out in this process: never the same one twice.
+static PORTS_GIVEN: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
+
+/// The kernel's ephemeral port range (`/proc/sys/net/ipv4/ip_local_port_range`; Linux's
+/// default when unreadable): outgoing connections take their local port from it.
+pub fn ephemeral_range() -> (u16, u16) {
+    use std::io::Read;
+    let mut text = String::new();
+    let _ = std::fs::File::open("/proc/sys/net/ipv4/ip_local_port_range")
+        .and_then(|f| f.take(64).read_to_string(&mut text));
+    let mut parts = text.split_whitespace();
+    match (
+        parts.next().and_then(|p| p.parse().ok()),
+        parts.next().and_then(|p| p.parse().ok()),
+    ) {
+        (Some(lo), Some(hi)) if lo <= hi => (lo, hi),
+        _ => (32768, 60999),
+    }
+}
+
+/// A free loopback port outside the kernel's ephemeral range (the larger of 16384..lo and
+/// hi+1..=65535), never handed out before in this process, starting at a place drawn from the
+/// process id and the clock so that test processes running at once rarely meet. A server
+/// killed and restarted on it cannot find it taken by some process's outgoing connection,
+/// as it could with a port the kernel chose (`:0`).
+pub fn restartable_port() -> u16 {
+    let (lo, hi) = ephemeral_range();
+    let below = u32::from(lo).saturating_sub(16384);
+    let above = 65535 - u32::from(hi);
+    let (first, span) = if below >= above {
+        (16384, below)
+    } else {
+        (u32::from(hi) + 1, above)
+    };
+    assert!(span >= 256, "no port range outside the ephemeral {lo}-{hi}");
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or_default();
+    let mut x = u64::from(std::process::id()) << 32 | u64::from(nanos);
+    let mut given = PORTS_GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    for _ in 0..span {
+        // SplitMix64 steps: a spread of candidates.
+        x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = x;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        let port = u16::try_from(u64::from(first) + z % u64::from(span)).expect("a port");
+        if !given.contains(&port) && TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            given.insert(port);
+            return port;
+        }
+    }
+    panic!("no free loopback port in {first}..{}", first + span)
 }
 
 /// A blocking HTTP client with a generous timeout.
