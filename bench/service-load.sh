@@ -12,13 +12,14 @@
 #
 # NDF_LOAD_SET adds server settings, e.g. NDF_LOAD_SET="result_cache_bytes=0" (the result cache
 # would otherwise answer repeated documents without extracting them). NDF_LOAD_WARMUP sets the
-# warm-up in seconds (default 30).
+# warm-up in seconds (default 30). NDF_CORPUS_DIR is the corpus folder (default
+# ../shared/corpus/dev).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${1:-60}
 CONCURRENCY=${2:-16}
 WORKERS=${3:-2}
-CORPUS=${NDF_CORPUS:-../shared/corpus/dev}
+CORPUS=${NDF_CORPUS_DIR:-../shared/corpus/dev}
 
 if ! command -v wrk >/dev/null; then
     sudo=""; [ "$(id -u)" -ne 0 ] && sudo=sudo

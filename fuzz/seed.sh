@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build the seed corpora in fuzz/corpus/<target>/ (git-ignored; copies, never links).
 #
-#   fuzz/seed.sh [DEV_CORPUS_DIR]
+#   fuzz/seed.sh [DEV_CORPUS_DIR]     (default: NDF_CORPUS_DIR, else ../shared/corpus/dev)
 #
 # - open_document, extract_page: the dev corpus PDFs up to SEED_MAX_BYTES (default 256 KiB;
 #   bigger inputs slow every execution) plus a few hand-written tiny PDFs.
@@ -18,7 +18,7 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
-dev=${1:-${NDF_DEV_CORPUS:-$root/../shared/corpus/dev}}
+dev=${1:-${NDF_CORPUS_DIR:-$root/../shared/corpus/dev}}
 max=${SEED_MAX_BYTES:-262144}
 corpus=$here/corpus
 

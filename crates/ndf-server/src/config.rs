@@ -437,13 +437,9 @@ pub const NON_CONFIG_ENV: &[&str] = &[
     "NDF_LOG_FORMAT",
     "NDF_SIMD",
     "NDF_CHILD_MEMORY_LIMIT",
-    "NDF_CORPUS",
     "NDF_CORPUS_DIR",
-    "NDF_DEV_CORPUS",
-    "NDF_FONTFILE_SAMPLES",
     "NDF_CRASH_SEED",
     "NDF_HOSTILE_CHILD",
-    "NDF_CHARS",
 ];
 
 /// Prefixes of `NDF_*` variables that are not configuration (tests, benchmarks, the perf gate,
@@ -919,11 +915,27 @@ mod tests {
                 "NDF_REQUIRE_SERVICES",
                 "NDF_TEST_POSTGRES_URL",
                 "NDF_BENCH_OUT",
+                "NDF_CORPUS_DIR",
             ]
             .map(|k| (k.to_owned(), "x".to_owned())),
         )
         .unwrap();
         assert_eq!(c.max_attempts, Config::default().max_attempts);
+        // Names no tool reads any more are not skipped: like any unknown `NDF_*`, an error.
+        for retired in [
+            "NDF_CORPUS",
+            "NDF_DEV_CORPUS",
+            "NDF_FONTFILE_SAMPLES",
+            "NDF_CHARS",
+        ] {
+            let e = c
+                .apply_env([(retired.to_owned(), "x".to_owned())])
+                .unwrap_err();
+            assert!(
+                matches!(&e, ConfigError::UnknownVariable { var, .. } if var == retired),
+                "{e:?}"
+            );
+        }
         // The file: unknown keys at the top and in [limits].
         let e = Config::from_toml("max_atempts = 5").unwrap_err();
         assert!(format!("{:?}", std::error::Error::source(&e)).contains("max_atempts"));
