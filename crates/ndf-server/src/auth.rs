@@ -370,11 +370,6 @@ impl Authenticator {
         Ok(mode)
     }
 
-    /// Whether the store holds any active key (cached).
-    pub async fn keys_exist(&self) -> Result<bool, ApiError> {
-        Ok(self.mode().await? == Mode::Keys)
-    }
-
     /// Whether the store has ever held a key (cached; never false again once true).
     pub async fn keys_ever_existed(&self) -> Result<bool, ApiError> {
         self.mode().await?;
