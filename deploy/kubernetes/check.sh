@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# Validates every Kubernetes object the project ships or builds, offline, as an API server would:
+# `ndf deploy render` of each example under deploy/kubernetes/examples (compared with its
+# committed copy under deploy/kubernetes/rendered), the operator's install objects
+# (deploy/kubernetes/operator), the CRD itself and the NdfCluster examples.
+#
+#   bash deploy/kubernetes/check.sh
+#
+# Built-in kinds: kubernetes-validate's strict schemas for the oldest and the newest Kubernetes
+# version ndf-operator supports; NdfCluster: the committed CRD's schema (jsonschema); KEDA and
+# Prometheus-operator kinds: the npm models' validators plus strict schemas of our own
+# (check_objects.py says why). Every validator is first shown planted bad objects and must reject
+# them. checkov and trivy config cover the same files through `scripts/scan.sh iac` (deploy/).
+#
+# Tools: kubernetes-validate, jsonschema and PyYAML (pip, pinned) in a venv under
+# target/scan-venvs (SCAN_VENVS); the npm models (pinned) under target/k8s-models (K8S_MODELS);
+# both reused when present at the pinned versions. Needs python3, node and npm; the ndf binary is
+# NDF_BIN, else `cargo build -p ndf-cli` builds target/debug/ndf. A missing tool or input fails.
+# Exit status: 0 all valid; 1 otherwise.
+set -euo pipefail
+
+cd "$(dirname "$0")/../.."
+here=deploy/kubernetes
+
+venvs=$(realpath -m "${SCAN_VENVS:-target/scan-venvs}")
+models=$(realpath -m "${K8S_MODELS:-target/k8s-models}")
+python=${PYTHON:-python3}
+
+# Pinned: the versions validated (docs/deployment.md quotes them).
+pip_pkgs=(kubernetes-validate==1.37.0 jsonschema==4.26.0 PyYAML==6.0.4)
+npm_pkgs=(@kubernetes-models/keda@2.0.0 @kubernetes-models/prometheus-operator@6.0.0)
+
+fail() { echo "check-kubernetes: $*" >&2; exit 1; }
+log() { printf '\n== %s\n' "$*"; }
+
+for tool in "$python" node npm; do
+    command -v "$tool" > /dev/null || fail "$tool is not on PATH (node and npm: Debian nodejs, npm)"
+done
+
+# The oldest and newest Kubernetes versions ndf-operator supports, from its source (one
+# definition), else the issue's floor and kubernetes-validate's newest schemas.
+versions_from_source() {
+    local src=crates/ndf-operator/src
+    grep -rhoE '(MIN|MAX|OLDEST|NEWEST)_KUBERNETES(_VERSION)?: &str = "[0-9]+\.[0-9]+(\.[0-9]+)?"' "$src" 2> /dev/null \
+        | sed -E 's/.*"([0-9.]+)"/\1/' | sort -uV | sed -E 's/^([0-9]+\.[0-9]+)$/\1.0/'
+}
+if [ -n "${NDF_K8S_VERSIONS:-}" ]; then
+    mapfile -t versions < <(tr ', ' '\n\n' <<< "$NDF_K8S_VERSIONS" | grep .)
+else
+    mapfile -t versions < <(versions_from_source)
+    [ "${#versions[@]}" -ge 1 ] || versions=(1.30.0 1.37.0)
+fi
+# Oldest and newest only (kubernetes-validate's schemas of the versions between are in order).
+versions=("${versions[0]}" "${versions[-1]}")
+versions_csv=$(printf '%s\n' "${versions[@]}" | sort -uV | paste -sd, -)
+
+# ---------------------------------------------------------------- tools
+
+# ensure_dir DIR MARKER-TEXT INSTALL-COMMAND...: DIR holds exactly these pins, else reinstalled.
+ensure() {
+    local dir=$1 pins=$2
+    shift 2
+    if [ -f "$dir/.installed" ] && [ "$(cat "$dir/.installed")" = "$pins" ]; then
+        return 0
+    fi
+    local start
+    start=$(date +%s)
+    rm -rf "$dir"
+    mkdir -p "$dir"
+    "$@"
+    echo "$pins" > "$dir/.installed"
+    echo "   installed $pins in $(($(date +%s) - start)) s"
+}
+venv=$venvs/kubernetes
+install_venv() {
+    "$python" -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check "${pip_pkgs[@]}"
+}
+install_models() {
+    npm install --prefix "$models" --no-audit --no-fund --loglevel=error "${npm_pkgs[@]}"
+}
+log "tools"
+ensure "$venv" "${pip_pkgs[*]}" install_venv
+ensure "$models" "${npm_pkgs[*]}" install_models
+echo "   kubernetes-validate $("$venv/bin/kubernetes-validate" --version), node $(node --version)"
+
+ndf=${NDF_BIN:-}
+if [ -z "$ndf" ]; then
+    cargo build --quiet -p ndf-cli
+    ndf=target/debug/ndf
+fi
+[ -x "$ndf" ] || fail "no ndf binary at $ndf"
+
+# ---------------------------------------------------------------- inputs
+
+crd=$here/crd/ndfclusters.ndf.dev.yaml
+[ -f "$crd" ] || fail "no CRD at $crd"
+mapfile -t examples < <(find "$here/examples" -name '*.yaml' 2> /dev/null | sort)
+[ "${#examples[@]}" -ge 1 ] || fail "no NdfCluster example under $here/examples"
+mapfile -t operator < <(find "$here/operator" -name '*.yaml' 2> /dev/null | sort)
+[ "${#operator[@]}" -ge 1 ] || fail "no operator install objects under $here/operator"
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+log "ndf deploy render of each example (and its committed copy under $here/rendered)"
+rendered=()
+for ex in "${examples[@]}"; do
+    name=$(basename "$ex")
+    "$ndf" deploy render "$ex" > "$work/$name" || fail "ndf deploy render $ex failed"
+    rendered+=("$work/$name")
+    committed=$here/rendered/$name
+    [ -f "$committed" ] || fail "$ex has no committed rendering at $committed"
+    # Same objects (YAML-parsed: formatting aside); the committed copy is what GitOps users apply.
+    "$venv/bin/python" - "$work/$name" "$committed" << 'EOF' || fail "$committed differs from ndf deploy render $ex (re-render it)"
+import sys, yaml
+fresh, committed = ([d for d in yaml.safe_load_all(open(p)) if d is not None] for p in sys.argv[1:])
+sys.exit(0 if fresh == committed else 1)
+EOF
+    echo "   $ex: $(grep -c '^kind:' "$work/$name") objects, committed copy up to date"
+done
+
+log "validate against Kubernetes ${versions_csv}"
+"$venv/bin/python" "$here/check_objects.py" --crd "$crd" --versions "$versions_csv" \
+    --models "$models" --examples "${examples[@]}" -- \
+    "$crd" "${examples[@]}" "${operator[@]}" "${rendered[@]}"
+
+log "all Kubernetes objects valid"
