@@ -34,6 +34,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 here=deploy/image
+# shellcheck source=deploy/image/podman-env.sh
 . "$here/podman-env.sh"
 
 die() { echo "image build: FAILED: $*" >&2; exit 1; }

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by build.sh and test.sh: checks that podman and runc are installed and exports
 # CONTAINERS_CONF pointing at containers.conf with this machine's limits filled in.
 #   ndf_podman_env OUT_DIR

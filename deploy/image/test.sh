@@ -22,6 +22,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 here=deploy/image
+# shellcheck source=deploy/image/podman-env.sh
 . "$here/podman-env.sh"
 
 fail() { echo "image test: FAILED: $*" >&2; exit 1; }
@@ -49,6 +50,7 @@ net="$run_id"
 cleanup() {
     local ids
     ids=$(podman ps -aq --filter "label=$run_id" 2>/dev/null || true)
+    # shellcheck disable=SC2086 # one id a word
     [ -z "$ids" ] || podman rm -f -t 0 $ids >/dev/null 2>&1 || true
     podman volume rm -f "$vol" >/dev/null 2>&1 || true
     podman network rm -f "$net" >/dev/null 2>&1 || true
@@ -102,7 +104,8 @@ actual=$(cd "$mnt" && find . -mindepth 1 -printf '%y %04m %U:%G /%P\n' | sort -k
 stripped_sha=$(sha256sum < "$mnt/usr/local/bin/ndf")
 # ldd of the image's binary, run independently of build.sh: exactly these libraries.
 mapfile -t want_libs < <(ldd "$mnt/usr/local/bin/ndf" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }' | sort -u)
-has_sh=$([ -e "$mnt/bin/sh" ] && echo yes || true)
+has_sh=""
+if [ -e "$mnt/bin/sh" ]; then has_sh=yes; fi
 passwd_ok=$(grep -c '^ndf:x:10001:10001:' "$mnt/etc/passwd" || true)
 podman image unmount "$image" >/dev/null
 [ -z "$has_sh" ] || fail "the image has /bin/sh"
@@ -178,7 +181,7 @@ for p in random.sample(range(20000, 32000), 200):
     finally: s.close()
 else: raise SystemExit("no free port")')
 base="http://127.0.0.1:$port"
-limits=(--read-only --tmpfs /tmp:rw,size=64m,mode=1777 -v "$vol:/data" --memory 512m --cpus 1)
+limits=(--read-only --tmpfs "/tmp:rw,size=64m,mode=1777" -v "$vol:/data" --memory 512m --cpus 1)
 podman volume create --label "$run_id" "$vol" >/dev/null
 podman network create --label "$run_id" "$net" >/dev/null
 run() { podman run --label "$run_id" "${limits[@]}" "$@"; }
