@@ -37,18 +37,21 @@ for tool in "$python" node npm; do
     command -v "$tool" > /dev/null || fail "$tool is not on PATH (node and npm: Debian nodejs, npm)"
 done
 
-# The oldest and newest Kubernetes versions ndf-operator supports, from its source (one
-# definition), else the issue's floor and kubernetes-validate's newest schemas.
+# The oldest and newest Kubernetes versions ndf-operator supports: its MIN_/MAX_KUBERNETES_MINOR
+# constants (one definition), unless NDF_K8S_VERSIONS lists others.
 versions_from_source() {
-    local src=crates/ndf-operator/src
-    grep -rhoE '(MIN|MAX|OLDEST|NEWEST)_KUBERNETES(_VERSION)?: &str = "[0-9]+\.[0-9]+(\.[0-9]+)?"' "$src" 2> /dev/null \
-        | sed -E 's/.*"([0-9.]+)"/\1/' | sort -uV | sed -E 's/^([0-9]+\.[0-9]+)$/\1.0/'
+    local m
+    for m in MIN MAX; do
+        sed -nE "s/^pub const ${m}_KUBERNETES_MINOR: u32 = ([0-9]+);.*/1.\\1.0/p" \
+            crates/ndf-operator/src/lib.rs
+    done
 }
 if [ -n "${NDF_K8S_VERSIONS:-}" ]; then
     mapfile -t versions < <(tr ', ' '\n\n' <<< "$NDF_K8S_VERSIONS" | grep .)
 else
     mapfile -t versions < <(versions_from_source)
-    [ "${#versions[@]}" -ge 1 ] || versions=(1.30.0 1.37.0)
+    [ "${#versions[@]}" -eq 2 ] \
+        || fail "MIN_KUBERNETES_MINOR / MAX_KUBERNETES_MINOR not found in crates/ndf-operator/src/lib.rs"
 fi
 # Oldest and newest only (kubernetes-validate's schemas of the versions between are in order).
 versions=("${versions[0]}" "${versions[-1]}")
