@@ -52,6 +52,7 @@ ndf_podman_env "$out" || die "podman/runc missing"
 
 version=$(cargo metadata --locked --no-deps --format-version 1 |
     python3 -c 'import json,sys; print(next(p["version"] for p in json.load(sys.stdin)["packages"] if p["name"] == "ndf-cli"))')
+# The commit checked out; uncommitted changes are built but not named (CI builds clean checkouts).
 revision=$(git rev-parse HEAD)
 short=$(git rev-parse --short=12 HEAD)
 epoch="${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct HEAD)}"

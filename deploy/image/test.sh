@@ -263,6 +263,19 @@ users=$(podman top "$run_id-serve" huser | tail -n +2 | sort -u | tr '\n' ' ')
 mp=$(podman volume inspect -f '{{.Mountpoint}}' "$vol")
 not_owned=$(find "$mp" ! -uid 10001 -o ! -gid 10001 | head -5)
 [ -z "$not_owned" ] || fail "files in the volume not owned by 10001: $not_owned"
+# The limits reach the kernel: the container's cgroup (v1 or v2) caps memory at 512 MiB and
+# CPU at one core, and the root filesystem is read-only.
+cg_file() { # CONTROLLER FILE_V1 FILE_V2: the file of the service's cgroup
+    local rel
+    rel=$(awk -F: -v c="$1" '$2 ~ "(^|,)" c "(,|$)" { print $3 }' "/proc/$pid/cgroup")
+    if [ -n "$rel" ]; then echo "/sys/fs/cgroup/$1$rel/$2"; else echo "/sys/fs/cgroup$(awk -F: '$1 == "0" { print $3 }' "/proc/$pid/cgroup")/$3"; fi
+}
+mem=$(cat "$(cg_file memory memory.limit_in_bytes memory.max)")
+[ "$mem" = 536870912 ] || fail "the container's memory limit is $mem, not 512 MiB"
+cpu=$(if [ -f "$(cg_file cpu cpu.cfs_quota_us cpu.max)" ]; then cat "$(cg_file cpu cpu.cfs_quota_us cpu.max)"; fi)
+case "$cpu" in 100000 | "100000 100000") ;; *) fail "the container's CPU quota is '$cpu', not one core" ;; esac
+[ "$(podman inspect -f '{{.HostConfig.ReadonlyRootfs}}' "$run_id-serve")" = true ] || fail "root filesystem not read-only"
+echo "   cgroup: memory limit $mem bytes, CPU quota $cpu (one core); read-only root filesystem"
 echo "   processes: $(podman top "$run_id-serve" huser args | tail -n +2 | awk '{print $1, $2, $3}' | sort | uniq -c | tr -s ' ' | paste -sd ';'); $(find "$mp" | wc -l) volume entries owned by 10001"
 
 # --- 3. stop during jobs ------------------------------------------------------------------------
