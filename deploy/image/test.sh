@@ -30,6 +30,7 @@ step() { printf '\n-- image test: %s (%s)\n' "$*" "$(date +%H:%M:%S)"; }
 since() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }'; }
 
 [ "$(id -u)" = 0 ] || fail "run as root: rootless podman here has no port mapping or resource limits"
+ndf_apt_install curl jq binutils ca-certificates || fail "could not install curl, jq, binutils, ca-certificates"
 for tool in curl jq python3; do command -v "$tool" >/dev/null || fail "$tool is not installed"; done
 corpus="${NDF_CORPUS_DIR:-../shared/corpus/dev}"
 [ -d "$corpus" ] || fail "no dev corpus at $corpus (set NDF_CORPUS_DIR)"
