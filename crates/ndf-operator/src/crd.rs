@@ -299,6 +299,10 @@ pub struct AutoscalingSpec {
     /// Prometheus base URL KEDA queries (e.g. `http://prometheus.monitoring.svc:9090`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub prometheus_address: Option<String>,
+    /// PromQL KEDA reads the queue depth with (default: [`crate::queue_depth_query`]'s, which
+    /// relies on the labels of the ServiceMonitor this operator builds).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub queue_query: Option<String>,
     /// Worker replicas KEDA keeps while Prometheus cannot be read (its `fallback`).
     #[schemars(range(min = 0))]
     pub fallback_replicas: i32,
@@ -316,6 +320,7 @@ impl Default for AutoscalingSpec {
             target_cpu_utilization: 70,
             scale_down_stabilization_seconds: 300,
             prometheus_address: None,
+            queue_query: None,
             fallback_replicas: 2,
         }
     }
@@ -710,6 +715,8 @@ pub struct NetworkSpec {
     pub api_ingress_from: Vec<NetworkPolicyPeer>,
     /// Namespace of Prometheus, allowed to reach the metrics/admin port.
     pub monitoring_namespace: String,
+    /// Namespace of the ndf operator, allowed to reach the API port (smoke analysis).
+    pub operator_namespace: String,
     /// Where PostgreSQL, S3 and the OTLP collector are (default: anywhere, on their ports
     /// only). Narrow it to their CIDRs or namespaces.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -727,6 +734,7 @@ impl Default for NetworkSpec {
             policies: true,
             api_ingress_from: Vec::new(),
             monitoring_namespace: "monitoring".into(),
+            operator_namespace: "ndf-system".into(),
             egress_to: Vec::new(),
             otlp_port: 4318,
             allow_webhook_egress: false,
