@@ -1232,9 +1232,12 @@ pub async fn delete_job(
 }
 
 /// Liveness: the process answers.
-#[utoipa::path(get, path = "/healthz", responses((status = 200, description = "Alive")), tag = "ops")]
-pub async fn healthz() -> Json<serde_json::Value> {
-    Json(serde_json::json!({"status": "ok"}))
+///
+/// `drained` tells whether it claims jobs: a drained replica is healthy (it finishes what it
+/// holds and serves everything else).
+#[utoipa::path(get, path = "/healthz", responses((status = 200, description = "Alive; `drained` is true while the replica claims no new jobs (drain_file, SIGUSR1)")), tag = "ops")]
+pub async fn healthz(State(s): Shared) -> Json<serde_json::Value> {
+    Json(serde_json::json!({"status": "ok", "drained": s.claims.paused()}))
 }
 
 /// Readiness: stores reachable, not draining, not saturated.
@@ -1279,7 +1282,12 @@ pub async fn readyz(State(s): Shared) -> Result<Json<serde_json::Value>, ApiErro
             ApiError::new(ApiCode::Overloaded, "extraction workers are saturated").retry_after(1),
         );
     }
-    Ok(Json(
-        serde_json::json!({"status": "ready", "workers": status.workers, "busy": status.busy}),
-    ))
+    // Drained is still ready: a drained replica answers every request (reads of results,
+    // submissions queued for the other colour); only its consumers stop claiming.
+    Ok(Json(serde_json::json!({
+        "status": "ready",
+        "workers": status.workers,
+        "busy": status.busy,
+        "drained": s.claims.paused(),
+    })))
 }

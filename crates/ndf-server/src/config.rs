@@ -80,6 +80,12 @@ pub struct Config {
     pub webhook_max_attempts: u32,
     /// Time given to in-flight requests and jobs on SIGTERM before they are handed back.
     pub shutdown_grace_ms: u64,
+    /// A file whose line `ndf.dev/drain="true"` drains this replica: it claims no new jobs
+    /// and finishes those it holds (a Kubernetes downward-API file of the pod's annotations);
+    /// read every `drain_poll_ms`; none = off. Missing or unreadable = no drain.
+    pub drain_file: Option<PathBuf>,
+    /// How often `drain_file` is read, in milliseconds.
+    pub drain_poll_ms: u64,
     /// After SIGTERM, keep accepting connections this long while `/readyz` reports 503 and new
     /// work gets 503 `draining`, so load balancers stop routing here first.
     pub shutdown_delay_ms: u64,
@@ -193,6 +199,8 @@ impl Default for Config {
             webhook_max_attempts: 8,
             shutdown_grace_ms: 30_000,
             shutdown_delay_ms: 0,
+            drain_file: None,
+            drain_poll_ms: 1000,
             memory_limit_bytes: 0,
             admin_listen: String::new(),
             admin_max_profile_seconds: 60,
@@ -388,6 +396,8 @@ pub const KEYS: &[&str] = &[
     "webhook_max_attempts",
     "shutdown_grace_ms",
     "shutdown_delay_ms",
+    "drain_file",
+    "drain_poll_ms",
     "memory_limit_bytes",
     "admin_listen",
     "admin_max_profile_seconds",
@@ -611,6 +621,8 @@ impl Config {
             "webhook_max_attempts" => self.webhook_max_attempts = num(key, value)?,
             "shutdown_grace_ms" => self.shutdown_grace_ms = num(key, value)?,
             "shutdown_delay_ms" => self.shutdown_delay_ms = num(key, value)?,
+            "drain_file" => self.drain_file = opt(value).map(PathBuf::from),
+            "drain_poll_ms" => self.drain_poll_ms = num(key, value)?,
             "memory_limit_bytes" => self.memory_limit_bytes = num(key, value)?,
             "admin_listen" => self.admin_listen = value.trim().to_owned(),
             "admin_max_profile_seconds" => self.admin_max_profile_seconds = num(key, value)?,
@@ -680,6 +692,9 @@ impl Config {
         }
         if self.max_attempts == 0 {
             return bad("max_attempts must be at least 1");
+        }
+        if !(10..=3_600_000).contains(&self.drain_poll_ms) {
+            return bad("drain_poll_ms must be between 10 and 3600000");
         }
         if self.sync_timeout_ms == 0 {
             return bad("sync_timeout_ms must be positive");
@@ -980,6 +995,44 @@ mod tests {
             "{e:?}"
         );
         assert!(e.to_string().contains("\"nowhere\""), "{e}");
+    }
+
+    #[test]
+    fn drain_keys_come_from_every_layer() {
+        let c = Config::default();
+        assert_eq!((c.drain_file.as_deref(), c.drain_poll_ms), (None, 1000));
+        let mut c = Config::from_toml("drain_file = \"/etc/podinfo/annotations\"\n").unwrap();
+        assert_eq!(
+            c.drain_file.as_deref(),
+            Some(std::path::Path::new("/etc/podinfo/annotations"))
+        );
+        c.apply_env([
+            ("NDF_DRAIN_FILE".to_owned(), "/run/drain".to_owned()),
+            ("NDF_DRAIN_POLL_MS".to_owned(), "250".to_owned()),
+        ])
+        .unwrap();
+        assert_eq!(
+            (c.drain_file.as_deref(), c.drain_poll_ms),
+            (Some(std::path::Path::new("/run/drain")), 250)
+        );
+        // An empty value turns it off.
+        c.set("drain_file", "").unwrap();
+        assert_eq!(c.drain_file, None);
+        assert!(c.validate().is_ok());
+        c.set("drain_poll_ms", "0").unwrap();
+        let e = c.validate().unwrap_err();
+        assert!(
+            matches!(&e, ConfigError::Invalid(m) if m.contains("drain_poll_ms")),
+            "{e:?}"
+        );
+        assert!(matches!(
+            c.set("drain_poll_ms", "soon"),
+            Err(ConfigError::BadValue { .. })
+        ));
+        assert!(matches!(
+            c.set("drain_fle", "/x"),
+            Err(ConfigError::UnknownKey { suggestion: Some(s), .. }) if s == "drain_file"
+        ));
     }
 
     #[test]

@@ -34,10 +34,23 @@ pub(crate) async fn consumer(
         if *stop.borrow() {
             return;
         }
+        // Drained (drain_file, SIGUSR1): lease nothing until resumed or stopped. The permit
+        // is held across the lease call, so a drain reported done has no lease under way.
+        let Some(permit) = state.claims.permit().await else {
+            tokio::select! {
+                () = state.claims.resumed() => {}
+                _ = stop.changed() => {}
+            }
+            continue;
+        };
         let lease = state
             .jobs
             .lease(&state.owner, now_millis(), state.config.lease_ms as i64)
             .await;
+        if matches!(lease, Ok(Some(_))) {
+            state.metrics.inc(Metric::JobClaims, &[]);
+        }
+        drop(permit);
         match lease {
             Ok(Some(lease)) => process(&state, lease, grace.clone()).await,
             Ok(None) => {

@@ -18,6 +18,7 @@ pub mod auth;
 pub mod auth_limit;
 pub mod cache;
 pub mod config;
+pub mod drain;
 pub mod file_modes;
 mod jobs;
 pub mod openapi;
@@ -57,6 +58,9 @@ pub struct ServeOptions {
     pub child_args: Vec<OsString>,
     /// Extra environment of the worker processes.
     pub child_env: Vec<(OsString, OsString)>,
+    /// Drain requests from outside the configuration (the CLI's SIGUSR1 sets true, SIGUSR2
+    /// false); the replica is drained while this or `drain_file` asks (see [`drain`]).
+    pub drain_signal: Option<watch::Receiver<bool>>,
 }
 
 impl ServeOptions {
@@ -66,6 +70,7 @@ impl ServeOptions {
             child_program: std::env::current_exe()?,
             child_args: vec!["__extract-child".into()],
             child_env: Vec::new(),
+            drain_signal: None,
         })
     }
 }
@@ -237,6 +242,7 @@ pub async fn build_state(
         pool,
         owner,
         draining: Default::default(),
+        claims: Default::default(),
         job_queued: Default::default(),
         running: Default::default(),
         queued_seen: Default::default(),
@@ -407,15 +413,20 @@ async fn spawn_admin(
     ))))
 }
 
-/// Background tasks of a replica: consumers, webhooks, sweeper, sampler. They run until
+/// Background tasks of a replica: drain watch, consumers, webhooks, sweeper, sampler. They run until
 /// `stop` (consumers hand back their job when `grace` fires).
 fn spawn_background(
     tasks: &mut Supervisor,
     state: &Arc<AppState>,
+    options: &ServeOptions,
     consumers: bool,
     stop: &watch::Receiver<bool>,
     grace: &watch::Receiver<bool>,
 ) {
+    tasks.spawn(
+        "drain watch",
+        drain::run_drain_watch(state.clone(), options.drain_signal.clone(), stop.clone()),
+    );
     if consumers {
         let n = if state.config.job_concurrency > 0 {
             state.config.job_concurrency
@@ -641,6 +652,7 @@ pub async fn serve(
     spawn_background(
         &mut tasks,
         &state,
+        &options,
         state.config.process_jobs,
         &stop_rx,
         &grace_rx,
@@ -735,7 +747,7 @@ pub async fn run_worker(
     let (stop_tx, stop_rx) = watch::channel(false);
     let (grace_tx, grace_rx) = watch::channel(false);
     let mut tasks = Supervisor::default();
-    spawn_background(&mut tasks, &state, true, &stop_rx, &grace_rx);
+    spawn_background(&mut tasks, &state, &options, true, &stop_rx, &grace_rx);
     if let Some(admin) = spawn_admin(&state, &stop_rx).await? {
         tasks.adopt("admin listener", admin);
     }

@@ -24,6 +24,9 @@ pub struct AppState {
     pub owner: String,
     /// Set on SIGTERM: refuse new work, report not ready.
     pub draining: AtomicBool,
+    /// Whether job consumers may claim jobs now (drain: `drain_file`, SIGUSR1); separate from
+    /// `draining`, which is the shutdown.
+    pub claims: crate::drain::Claims,
     /// Wakes idle job consumers when this replica queues a job.
     pub job_queued: Notify,
     /// Cancellation of jobs running in this replica (the cross-replica path is the heartbeat).

@@ -125,6 +125,10 @@ metrics! {
         "Time per extraction stage as measured in the worker: open (per document); fonts, interpret, layout, render (per page)."),
     JobDuration => ("ndf_job_duration_seconds", Histogram, [], DURATION_BUCKETS,
         "Time one job attempt ran on this replica, from lease to outcome."),
+    JobClaims => ("ndf_job_claims", Counter, [], NONE,
+        "Job leases this replica acquired (one per attempt; a handed-back job leased again counts again); flat while the replica is drained."),
+    Draining => ("ndf_draining", Gauge, [], NONE,
+        "1 while this replica is drained (drain_file or SIGUSR1): it claims no new jobs and finishes those it holds; 0 otherwise."),
     JobQueueWait => ("ndf_job_queue_wait_seconds", Histogram, [], DURATION_BUCKETS,
         "Time jobs waited in the queue before this replica leased them."),
     DocumentPeakRss => ("ndf_document_peak_rss_bytes", Histogram, [], MEMORY_BUCKETS,
@@ -235,6 +239,8 @@ impl Registry {
         }
         zero(Metric::JobsCreated, &[]);
         zero(Metric::JobRetries, &[]);
+        zero(Metric::JobClaims, &[]);
+        zero(Metric::Draining, &[]);
         zero(Metric::InputBytes, &[]);
         for o in ["succeeded", "failed", "cancelled"] {
             zero(Metric::JobsFinished, &[o]);
