@@ -127,6 +127,48 @@ async fn shutdown_signal() {
     }
 }
 
+/// SIGUSR1 drains the replica (no new jobs claimed; held ones finish), SIGUSR2 lifts that
+/// drain (`drain_file` drains on its own: see `ndf_server::drain`). Must run inside the
+/// runtime before the server starts: the handlers replace the signals' default action (exit)
+/// as they are installed.
+fn drain_signals() -> Option<tokio::sync::watch::Receiver<bool>> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut drain), Ok(mut resume)) = (
+            signal(SignalKind::user_defined1()),
+            signal(SignalKind::user_defined2()),
+        ) else {
+            tracing::warn!(
+                "SIGUSR1/SIGUSR2 handlers could not be installed: drain by signal is off"
+            );
+            return None;
+        };
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        // Lives as long as the runtime: it relays every signal until the process ends.
+        tokio::spawn(async move {
+            loop {
+                let drained = tokio::select! {
+                    Some(()) = drain.recv() => true,
+                    Some(()) = resume.recv() => false,
+                    else => return,
+                };
+                tracing::info!(
+                    signal = if drained { "SIGUSR1" } else { "SIGUSR2" },
+                    drained,
+                    "drain signal received"
+                );
+                tx.send_replace(drained);
+            }
+        });
+        Some(rx)
+    }
+    #[cfg(not(unix))]
+    {
+        None
+    }
+}
+
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -155,8 +197,9 @@ fn init_telemetry(component: &'static str) -> ndf_server::telemetry::TelemetryGu
 pub(crate) fn serve(args: &ServiceArgs) -> anyhow::Result<ExitCode> {
     let config = args.load()?;
     let mut telemetry = init_telemetry("serve");
-    let options = ServeOptions::current_exe()?;
+    let mut options = ServeOptions::current_exe()?;
     let result = runtime()?.block_on(async move {
+        options.drain_signal = drain_signals();
         let store = ndf_store::redact_url(&config.store_url());
         let blobs = ndf_store::redact_url(&config.blobs_url());
         ndf_server::serve(config, options, shutdown_signal(), move |addr, tls| {
@@ -179,8 +222,9 @@ pub(crate) fn serve(args: &ServiceArgs) -> anyhow::Result<ExitCode> {
 pub(crate) fn worker(args: &ServiceArgs) -> anyhow::Result<ExitCode> {
     let config = args.load()?;
     let mut telemetry = init_telemetry("worker");
-    let options = ServeOptions::current_exe()?;
+    let mut options = ServeOptions::current_exe()?;
     let result = runtime()?.block_on(async move {
+        options.drain_signal = drain_signals();
         tracing::info!(store = %ndf_store::redact_url(&config.store_url()), "worker started");
         ndf_server::run_worker(config, options, shutdown_signal()).await
     });
