@@ -6,6 +6,7 @@
 //! - 2: invalid usage (unknown option, bad page range, unreadable file list).
 
 mod batch;
+mod deploy;
 mod extract;
 mod input;
 mod security;
@@ -56,6 +57,9 @@ enum Command {
     /// The tamper-evident audit log.
     #[command(subcommand)]
     Audit(security::AuditCommand),
+    /// Kubernetes: render an NdfCluster's objects, the CRD, the operator's install objects.
+    #[command(subcommand)]
+    Deploy(deploy::DeployCommand),
     /// Internal: an isolated extraction worker process (started by `ndf serve`).
     #[command(name = "__extract-child", hide = true)]
     ExtractChild,
@@ -193,6 +197,7 @@ fn main() -> ExitCode {
         Command::Keys(cmd) => security::keys(cmd),
         Command::Audit(cmd) => security::audit(cmd),
         Command::Openapi => Ok(service::openapi()),
+        Command::Deploy(cmd) => deploy::run(cmd),
         Command::ExtractChild => return ndf_pool::child::run(),
     };
     match result {
