@@ -9,6 +9,7 @@
 pub mod build;
 pub mod crd;
 pub mod render;
+pub mod rollout;
 
 pub use build::{
     BuildContext, BuildError, ColorWorkload, Component, Names, Object, build_all,
