@@ -417,7 +417,8 @@ impl Default for EmbeddedStorage {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ScaleOutStorage {
-    /// The PostgreSQL URL (`postgres://user:password@host:5432/db?sslmode=verify-full`).
+    /// The PostgreSQL connection (a `postgres://` URL naming user, password, host, port and
+    /// database, with `sslmode`).
     pub postgres: PostgresStorage,
     /// The S3 bucket for inputs and results.
     pub s3: S3Storage,

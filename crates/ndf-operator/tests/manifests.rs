@@ -9,7 +9,7 @@ use ndf_operator::render;
 
 /// Namespace and image of the committed operator install.
 const OPERATOR_NAMESPACE: &str = "ndf-system";
-const OPERATOR_IMAGE: &str = "registry.example.com/ndf:0.1.0";
+const OPERATOR_IMAGE: &str = "registry.example.com/ndf:0.1.0@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
 fn deploy() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/kubernetes")
