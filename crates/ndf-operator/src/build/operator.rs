@@ -22,9 +22,11 @@ use super::{Object, RUN_AS_ID, labels};
 
 /// Name of the operator's Deployment, ServiceAccount, ClusterRole and binding.
 pub const OPERATOR_NAME: &str = "ndf-operator";
-/// Port of the operator's health endpoints (`/healthz`, `/readyz`).
+/// Port of the operator's health listener (`/healthz`, `/metrics`).
 pub const OPERATOR_HEALTH_PORT: i32 = 8081;
-/// The operator container's arguments (the image's entrypoint is `ndf`).
+/// The operator container's arguments (the image's entrypoint is `ndf`): `ndf operator` with
+/// its health listener (`/healthz` for the probes) on every address, port
+/// [`OPERATOR_HEALTH_PORT`].
 pub const OPERATOR_ARGS: [&str; 3] = ["operator", "--health-listen", "0.0.0.0:8081"];
 
 const CRUD: [&str; 7] = [
@@ -184,7 +186,7 @@ pub fn build_operator_install(namespace: &str, image: &str) -> Vec<Object> {
             ])),
             ..ResourceRequirements::default()
         }),
-        readiness_probe: Some(probe("/readyz")),
+        readiness_probe: Some(probe("/healthz")),
         liveness_probe: Some(probe("/healthz")),
         security_context: Some(SecurityContext {
             allow_privilege_escalation: Some(false),
