@@ -6,8 +6,11 @@
 //! `ndf deploy render` prints them, so manifests are made in exactly one place.
 #![forbid(unsafe_code)]
 
+pub mod analysis;
 pub mod build;
+pub mod controller;
 pub mod crd;
+pub mod reconcile;
 pub mod render;
 pub mod rollout;
 
