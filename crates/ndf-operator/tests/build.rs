@@ -627,3 +627,49 @@ fn the_operator_role_is_least_privilege() {
     assert_eq!(pods.verbs, ["get", "list", "watch", "patch"]);
     let _ = Component::Api;
 }
+
+/// The `NDF_*` names of a `pub const NAME: &[&str] = &[...];` list in ndf-server's config.rs.
+fn config_list(source: &str, name: &str) -> Vec<String> {
+    let start = source
+        .find(&format!("pub const {name}: &[&str] = &["))
+        .unwrap_or_else(|| panic!("{name} not found in config.rs"));
+    let body = &source[start..];
+    let body = &body[..body.find("];").expect("end of list")];
+    body.split('"')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn every_ndf_variable_set_is_a_setting_ndf_knows() {
+    // ndf refuses unknown NDF_* variables at start, so a misspelt one would crash every pod.
+    let path = format!("{}/../ndf-server/src/config.rs", env!("CARGO_MANIFEST_DIR"));
+    #[allow(clippy::disallowed_methods)] // a source file of the workspace
+    let source = std::fs::read_to_string(&path).expect("ndf-server config.rs");
+    let keys = config_list(&source, "KEYS");
+    let non_config = config_list(&source, "NON_CONFIG_ENV");
+    assert!(
+        keys.len() > 50 && keys.iter().any(|k| k == "drain_file"),
+        "{keys:?}"
+    );
+    let mut seen = BTreeSet::new();
+    for c in clusters() {
+        for (name, pod) in pod_specs(&objects(&c)) {
+            for e in pod.containers[0].env.as_deref().unwrap_or_default() {
+                let Some(key) = e.name.strip_prefix("NDF_") else {
+                    continue;
+                };
+                let known =
+                    keys.contains(&key.to_ascii_lowercase()) || non_config.contains(&e.name);
+                assert!(known, "{name}: {} is not an ndf setting", e.name);
+                seen.insert(e.name.clone());
+            }
+        }
+    }
+    assert!(
+        seen.contains(DRAIN_FILE_ENV) && seen.contains("NDF_STORE"),
+        "{seen:?}"
+    );
+}
