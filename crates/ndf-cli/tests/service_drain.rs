@@ -4,10 +4,11 @@
 //!   directory with `drain_file`: the drain line keeps new jobs queued while the job in flight
 //!   finishes; without the line they run.
 //! - `embedded_sigusr1_drains_and_sigusr2_resumes`: the same by signal.
-//! - `blue_green_switch_under_load_runs_every_job_exactly_once`: PostgreSQL + S3, an API-only
-//!   `ndf serve` and two colours of `ndf worker`: a client submits 120 jobs; mid-load the green
-//!   workers start, the blue ones are drained through their drain files, then stopped with
-//!   SIGTERM; every accepted job succeeds exactly once with its own result.
+//! - `blue_green_switch_under_load_runs_every_job_exactly_once`: PostgreSQL + S3, two colours
+//!   each of an API-only `ndf serve` and `ndf worker`s, as the operator runs them: a client
+//!   submits 120 jobs to the active colour's API; mid-load green starts, the client switches to
+//!   green's API, blue is drained through its drain files, then stopped with SIGTERM; every
+//!   accepted job succeeds exactly once with its own result.
 //!
 //! Each document starts with the pool's test hook `%NDF-TEST-SLEEP <ms>` (the worker sleeps,
 //! then extracts the PDF that follows), so jobs are in flight while the colours change.
@@ -380,19 +381,24 @@ fn blue_green_switch_under_load_runs_every_job_exactly_once() {
         unreachable!("scaled() gives a scale-out backend")
     };
     let dir = scratch("blue-green");
-    // The operator's shape: API pods do not consume jobs in scale-out, workers do.
-    let api = Server::serve(
-        &backend,
-        Opts {
-            args: vec!["--no-jobs".into()],
-            ..Opts::default()
-        },
-    );
     let blue_files = [dir.join("blue-0"), dir.join("blue-1")];
     let green_files = [dir.join("green-0"), dir.join("green-1")];
+    let (blue_api_file, green_api_file) = (dir.join("blue-api"), dir.join("green-api"));
     for f in blue_files.iter().chain(&green_files) {
         write_annotations(f, false);
     }
+    write_annotations(&blue_api_file, false);
+    write_annotations(&green_api_file, false);
+    // The operator's shape: API pods do not consume jobs in scale-out, workers do.
+    let api_opts = |file: &Path| {
+        let mut o = Opts::set(&[
+            ("drain_file", &file.display().to_string()),
+            ("drain_poll_ms", "100"),
+        ]);
+        o.args.push("--no-jobs".into());
+        o
+    };
+    let mut blue_api = Server::serve(&backend, api_opts(&blue_api_file));
     // Blue's grace is short: a job still held at SIGTERM is handed back, not waited for.
     let mut blue: Vec<Server> = blue_files
         .iter()
@@ -403,7 +409,10 @@ fn blue_green_switch_under_load_runs_every_job_exactly_once() {
         wait_draining(&http, &w.admin_url("/metrics"), 0.0, &w.log_text());
     }
 
-    // The client: JOBS submissions at a steady pace; each 202's job id by index.
+    // The client: JOBS submissions at a steady pace to the active colour's API (the active
+    // Service); each 202's job id by index, and which colour accepted it.
+    let active = Arc::new(Mutex::new(("blue", blue_api.url("/v1/jobs"))));
+    let by_api: Arc<Mutex<BTreeMap<&'static str, usize>>> = Arc::default();
     let bodies: Arc<Vec<Vec<u8>>> = Arc::new((0..JOBS).map(bg_body).collect());
     let accepted = Arc::new(AtomicUsize::new(0));
     let ids: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(Vec::new()));
@@ -415,10 +424,11 @@ fn blue_green_switch_under_load_runs_every_job_exactly_once() {
             ids.clone(),
             failed.clone(),
         );
-        let url = api.url("/v1/jobs");
+        let (active, by_api) = (active.clone(), by_api.clone());
         std::thread::spawn(move || {
             let http = client();
             for (i, body) in bodies.iter().enumerate() {
+                let (colour, url) = active.lock().expect("active").clone();
                 let r = http
                     .post(&url)
                     .header("content-type", "application/pdf")
@@ -437,6 +447,7 @@ fn blue_green_switch_under_load_runs_every_job_exactly_once() {
                     return;
                 };
                 ids.lock().expect("ids").push(id);
+                *by_api.lock().expect("by api").entry(colour).or_default() += 1;
                 accepted.fetch_add(1, Ordering::SeqCst);
                 std::thread::sleep(PACE);
             }
@@ -454,10 +465,11 @@ fn blue_green_switch_under_load_runs_every_job_exactly_once() {
     // Job 0 runs on blue (the only colour yet).
     wait_accepted(1);
     let first = ids.lock().expect("ids")[0].clone();
-    wait_state(&http, &api, &first, "running");
+    wait_state(&http, &blue_api, &first, "running");
     let first_running = Instant::now();
 
     wait_accepted(GREEN_AT);
+    let api = Server::serve(&backend, api_opts(&green_api_file));
     let green: Vec<Server> = green_files
         .iter()
         .map(|f| Server::worker(&backend, worker_opts(f, "30000")))
@@ -467,10 +479,14 @@ fn blue_green_switch_under_load_runs_every_job_exactly_once() {
     }
 
     wait_accepted(DRAIN_AT);
+    // The switch: new submissions go to green's API; then blue is drained.
+    *active.lock().expect("active") = ("green", api.url("/v1/jobs"));
     let drained_at = accepted.load(Ordering::SeqCst);
-    for f in &blue_files {
+    for f in blue_files.iter().chain([&blue_api_file]) {
         write_annotations(f, true);
     }
+    let page = wait_draining(&http, &blue_api.url("/metrics"), 1.0, &blue_api.log_text());
+    assert_eq!(claims(&page), 0.0, "an API-only replica claimed a job");
     // Claims and leases of each blue worker once it reports itself drained.
     let at_drain: Vec<(f64, f64)> = blue
         .iter()
@@ -501,7 +517,8 @@ fn blue_green_switch_under_load_runs_every_job_exactly_once() {
         blue_claims.push(claims(&page));
         w.signal_term();
     }
-    for w in &mut blue {
+    blue_api.signal_term();
+    for w in blue.iter_mut().chain([&mut blue_api]) {
         let status = w.wait_exit(WAIT).expect("blue exits after SIGTERM");
         assert!(status.success(), "{status:?}\n{}", w.log_text());
     }
@@ -570,7 +587,8 @@ fn blue_green_switch_under_load_runs_every_job_exactly_once() {
          ({discarded} results discarded), {handed_back} handed back; succeeded by blue {}, \
          by green {}; attempts by colour and outcome {outcomes:?}; blue drained after {drained_at} \
          accepted jobs holding {:?} leases, claims at drain {:?} = at SIGTERM {blue_claims:?}; \
-         job 0 handed back as expected: {expect_hand_back}; store rows {states:?}",
+         job 0 handed back as expected: {expect_hand_back}; accepted by API colour {:?}; \
+         store rows {states:?}",
         JOBS - lost.len(),
         lost.len(),
         duplicated.len(),
@@ -578,6 +596,7 @@ fn blue_green_switch_under_load_runs_every_job_exactly_once() {
         by("green"),
         at_drain.iter().map(|a| a.1).collect::<Vec<_>>(),
         at_drain.iter().map(|a| a.0).collect::<Vec<_>>(),
+        by_api.lock().expect("by api"),
     );
     assert!(lost.is_empty(), "lost jobs:\n{}", lost.join("\n"));
     assert_eq!(rows, JOBS, "store rows {states:?}");
@@ -611,4 +630,6 @@ fn blue_green_switch_under_load_runs_every_job_exactly_once() {
     // The switch happened under load: blue ran jobs before it, green after.
     assert!(by("blue") > 0 && by("green") > 0, "{outcomes:?}");
     assert!(drained_at < JOBS);
+    let by_api = by_api.lock().expect("by api");
+    assert!(by_api["blue"] > 0 && by_api["green"] > 0, "{by_api:?}");
 }
