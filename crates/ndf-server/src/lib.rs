@@ -413,8 +413,8 @@ async fn spawn_admin(
     ))))
 }
 
-/// Background tasks of a replica: drain watch, consumers, webhooks, sweeper, sampler. They run until
-/// `stop` (consumers hand back their job when `grace` fires).
+/// Background tasks of a replica: drain watch, consumers, webhooks, sweeper, sampler. They run
+/// until `stop` (consumers hand back their job when `grace` fires).
 fn spawn_background(
     tasks: &mut Supervisor,
     state: &Arc<AppState>,
