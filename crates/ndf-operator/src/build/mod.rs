@@ -475,14 +475,6 @@ impl<'a> Target<'a> {
     }
 }
 
-/// A colour's Deployments, built from the current spec at its revision.
-pub fn build_color(
-    cluster: &NdfCluster,
-    workload: ColorWorkload,
-) -> Result<Vec<Object>, BuildError> {
-    build_workloads(cluster, workload)
-}
-
 /// Every object for `ctx`, in a stable order: shared objects, Services, the colours'
 /// Deployments, then the autoscalers.
 pub fn build_all(cluster: &NdfCluster, ctx: &BuildContext) -> Result<Vec<Object>, BuildError> {
