@@ -9,6 +9,7 @@ mod batch;
 mod deploy;
 mod extract;
 mod input;
+mod operator;
 mod security;
 mod service;
 mod stats;
@@ -60,6 +61,8 @@ enum Command {
     /// Kubernetes: render an NdfCluster's objects, the CRD, the operator's install objects.
     #[command(subcommand)]
     Deploy(deploy::DeployCommand),
+    /// Kubernetes: run the NdfCluster operator (blue-green rollouts, autoscaling objects).
+    Operator(operator::OperatorArgs),
     /// Internal: an isolated extraction worker process (started by `ndf serve`).
     #[command(name = "__extract-child", hide = true)]
     ExtractChild,
@@ -198,6 +201,7 @@ fn main() -> ExitCode {
         Command::Audit(cmd) => security::audit(cmd),
         Command::Openapi => Ok(service::openapi()),
         Command::Deploy(cmd) => deploy::run(cmd),
+        Command::Operator(args) => operator::run(&args),
         Command::ExtractChild => return ndf_pool::child::run(),
     };
     match result {

@@ -33,14 +33,17 @@ use crate::reconcile::{Context, error_policy, reconcile};
 pub enum StartError {
     /// The API server is unreachable, or the `NdfCluster` CRD is not installed.
     #[error(
-        "cannot list NdfCluster objects (is the CRD installed? `ndf deploy crd | kubectl apply -f -`): {0}"
+        "cannot list NdfCluster objects (is the CRD installed? `ndf deploy crd | kubectl apply -f -`)"
     )]
     Crd(#[source] kube::Error),
+    /// No Kubernetes API: not in a pod, and no usable `KUBECONFIG`.
+    #[error("no Kubernetes API to talk to (not in a pod, and no usable KUBECONFIG)")]
+    Client(#[source] kube::Error),
     /// The analysis HTTP client could not be built.
-    #[error("HTTP client: {0}")]
+    #[error("cannot build the analysis HTTP client")]
     Http(#[from] reqwest::Error),
     /// The health listener could not bind.
-    #[error("health listener on {addr}: {source}")]
+    #[error("cannot listen on {addr} for /healthz and /metrics")]
     Listen {
         /// The address.
         addr: SocketAddr,
@@ -122,6 +125,25 @@ pub async fn run(
         .await;
     tracing::info!("ndf operator stopped");
     Ok(())
+}
+
+/// Makes rustls on aws-lc-rs the process's crypto provider (kube and reqwest both use rustls;
+/// a second provider compiled in would otherwise make rustls refuse to choose). Call first.
+pub fn install_crypto_provider() {
+    // An error only says a provider is installed already.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+}
+
+/// [`run`] with the client of the pod's service account, or of `KUBECONFIG` outside a pod.
+///
+/// # Errors
+/// When there is no Kubernetes API to talk to, or as [`run`].
+pub async fn run_in_cluster(
+    options: Options,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+) -> Result<(), StartError> {
+    let client = Client::try_default().await.map_err(StartError::Client)?;
+    run(client, options, shutdown).await
 }
 
 fn scoped<K>(client: &Client, namespace: Option<&str>) -> Api<K>
