@@ -298,6 +298,7 @@ pub struct AutoscalingSpec {
     pub scale_down_stabilization_seconds: i32,
     /// Prometheus base URL KEDA queries (e.g. `http://prometheus.monitoring.svc:9090`).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 2048))]
     pub prometheus_address: Option<String>,
     /// PromQL KEDA reads the queue depth with (default: [`crate::queue_depth_query`]'s, which
     /// relies on the labels of the ServiceMonitor this operator builds).
@@ -615,10 +616,10 @@ pub struct AnalysisSpec {
 )]
 pub struct PrometheusAnalysis {
     /// Prometheus base URL.
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1, max = 2048))]
     pub address: String,
     /// PromQL returning one value.
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1, max = 8192))]
     pub query: String,
     /// The bound a good measurement respects.
     pub threshold: f64,
