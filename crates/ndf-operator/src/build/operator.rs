@@ -5,9 +5,10 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy};
 use k8s_openapi::api::core::v1::{
-    Capabilities, Container, ContainerPort, EmptyDirVolumeSource, HTTPGetAction, Namespace,
-    PodSecurityContext, PodSpec, PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile,
-    SecurityContext, ServiceAccount, Volume, VolumeMount,
+    Capabilities, Container, ContainerPort, EmptyDirVolumeSource, EnvVar, EnvVarSource,
+    HTTPGetAction, Namespace, ObjectFieldSelector, PodSecurityContext, PodSpec, PodTemplateSpec,
+    Probe, ResourceRequirements, SeccompProfile, SecurityContext, ServiceAccount, Volume,
+    VolumeMount,
 };
 use k8s_openapi::api::networking::v1::{
     NetworkPolicy, NetworkPolicyEgressRule, NetworkPolicyIngressRule, NetworkPolicyPort,
@@ -27,7 +28,7 @@ pub const OPERATOR_HEALTH_PORT: i32 = 8081;
 /// The operator container's arguments (the image's entrypoint is `ndf`): `ndf operator` with
 /// its health listener (`/healthz` for the probes) on every address, port
 /// [`OPERATOR_HEALTH_PORT`].
-pub const OPERATOR_ARGS: [&str; 3] = ["operator", "--health-listen", "0.0.0.0:8081"];
+pub const OPERATOR_ARGS: [&str; 3] = ["operator", "--health-addr", "0.0.0.0:8081"];
 
 const CRUD: [&str; 7] = [
     "get", "list", "watch", "create", "update", "patch", "delete",
@@ -170,11 +171,25 @@ pub fn build_operator_install(namespace: &str, image: &str) -> Vec<Object> {
             protocol: Some("TCP".into()),
             ..ContainerPort::default()
         }]),
-        env: Some(vec![k8s_openapi::api::core::v1::EnvVar {
-            name: "NDF_LOG_FORMAT".into(),
-            value: Some("json".into()),
-            value_from: None,
-        }]),
+        env: Some(vec![
+            EnvVar {
+                name: "NDF_LOG_FORMAT".into(),
+                value: Some("json".into()),
+                value_from: None,
+            },
+            // `ndf operator` names itself by its pod in events.
+            EnvVar {
+                name: "POD_NAME".into(),
+                value: None,
+                value_from: Some(EnvVarSource {
+                    field_ref: Some(ObjectFieldSelector {
+                        field_path: "metadata.name".into(),
+                        api_version: None,
+                    }),
+                    ..EnvVarSource::default()
+                }),
+            },
+        ]),
         resources: Some(ResourceRequirements {
             requests: Some(BTreeMap::from([
                 ("cpu".to_string(), q("100m")),
