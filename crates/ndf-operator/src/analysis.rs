@@ -354,4 +354,11 @@ mod tests {
         }
         assert!(text.contains(SMOKE_TEXT));
     }
+
+    #[test]
+    fn the_smoke_pdf_extracts_to_its_text() {
+        let doc = ndf_extract::extract(&smoke_pdf(), &ndf_extract::Options::default())
+            .expect("the smoke PDF extracts");
+        assert!(ndf_extract::document_text(&doc).contains(SMOKE_TEXT));
+    }
 }

@@ -699,8 +699,11 @@ impl Machine<'_> {
             Some(a) if phase == Phase::Aborted => ConditionOut {
                 type_: "Degraded",
                 status: true,
-                reason: "AnalysisFailed",
-                message: format!("revision {} failed its analysis: {}", a.revision, a.reason),
+                reason: "RolloutAborted",
+                message: format!(
+                    "the rollout of revision {} was aborted: {}",
+                    a.revision, a.reason
+                ),
             },
             _ => ConditionOut {
                 type_: "Degraded",

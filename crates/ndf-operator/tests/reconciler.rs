@@ -162,15 +162,18 @@ impl Harness {
     /// ready at its current template.
     fn set_ready(&self, color: &str, ready_api: i64, ready_workers: i64) {
         for (component, ready) in [("api", ready_api), ("worker", ready_workers)] {
-            self.fake
-                .edit(&format!("{APPS}/demo-{component}-{color}"), |d| {
-                    let replicas = d["spec"]["replicas"].as_i64().unwrap_or(1);
-                    d["status"] = json!({
-                        "observedGeneration": d["metadata"]["generation"],
-                        "replicas": replicas, "updatedReplicas": replicas,
-                        "readyReplicas": ready, "availableReplicas": ready,
-                    });
+            let path = format!("{APPS}/demo-{component}-{color}");
+            if self.fake.get(&path).is_none() {
+                continue;
+            }
+            self.fake.edit(&path, |d| {
+                let replicas = d["spec"]["replicas"].as_i64().unwrap_or(1);
+                d["status"] = json!({
+                    "observedGeneration": d["metadata"]["generation"],
+                    "replicas": replicas, "updatedReplicas": replicas,
+                    "readyReplicas": ready, "availableReplicas": ready,
                 });
+            });
         }
     }
 
@@ -451,7 +454,7 @@ async fn a_failing_analysis_aborts_keeps_traffic_on_blue_and_sets_degraded() {
     assert_eq!(h.status()["activeColor"], "blue");
     assert_eq!(
         h.condition("Degraded"),
-        ("True".into(), "AnalysisFailed".into())
+        ("True".into(), "RolloutAborted".into())
     );
     assert_eq!(
         h.condition("Progressing"),
@@ -624,4 +627,114 @@ async fn deletion_deletes_the_autoscalers_and_removes_the_finalizer() {
         "the finalizer was the last one: the object is gone"
     );
     assert!(events(&log).contains(&"Deleting".to_owned()));
+}
+
+#[tokio::test]
+async fn rolling_updates_the_one_colour_in_place() {
+    // Embedded storage: one API replica, no workers, the Rolling strategy (the defaults).
+    let h = Harness::new(json!({"image": "registry.example/ndf:1.0.0"}));
+    h.pass().await;
+    let (_, log) = h.pass().await;
+    let first = revision(
+        &applied(&log, &format!("{APPS}/demo-api-blue"))
+            .unwrap()
+            .body,
+    );
+    assert!(applied(&log, &format!("{APPS}/demo-worker-blue")).is_none());
+    assert!(applied(&log, &format!("{NS}/services/demo-preview")).is_none());
+    h.set_ready("blue", 1, 0);
+    h.pass().await;
+    assert_eq!(h.condition("Progressing").0, "False");
+
+    h.edit_spec(|s| s["image"] = json!("registry.example/ndf:1.1.0"));
+    let (_, log) = h.pass().await;
+    let api = applied(&log, &format!("{APPS}/demo-api-blue")).expect("blue updated in place");
+    assert_ne!(revision(&api.body), first);
+    assert!(applied(&log, &format!("{APPS}/demo-api-green")).is_none());
+    assert_eq!(h.status()["activeColor"], "blue");
+    assert_eq!(h.status()["activeRevision"], json!(revision(&api.body)));
+    // The Deployment controller has not seen the new template yet.
+    assert_eq!(
+        h.condition("Progressing"),
+        ("True".into(), "Starting".into())
+    );
+    assert_eq!(events(&log), ["Updating"]);
+    h.set_ready("blue", 1, 0);
+    h.pass().await;
+    assert_eq!(
+        h.condition("Progressing"),
+        ("False".into(), "RolloutComplete".into())
+    );
+    assert_eq!(h.condition("Promoted").0, "True");
+}
+
+#[tokio::test]
+async fn a_preview_not_ready_within_the_progress_deadline_is_aborted() {
+    let mut s = spec();
+    s["rollout"]["progressDeadlineSeconds"] = json!(600);
+    let h = Harness::new(s);
+    h.stable_blue().await;
+    h.edit_spec(|s| s["image"] = json!("registry.example/ndf:1.1.0-crashloop"));
+    h.pass().await;
+    h.set_ready("green", 1, 0);
+    h.advance(599);
+    h.pass().await;
+    assert_eq!(h.condition("Degraded").0, "False");
+    h.advance(1);
+    let (_, log) = h.pass().await;
+    assert_eq!(
+        h.condition("Degraded"),
+        ("True".into(), "RolloutAborted".into())
+    );
+    let message = h.status()["rollout"]["message"].clone();
+    assert!(
+        message.as_str().unwrap().contains("progress deadline"),
+        "{message}"
+    );
+    assert_eq!(events(&log), ["ProgressDeadlineExceeded", "RolloutAborted"]);
+    assert_eq!(service_color(&h, "demo"), "blue");
+    assert!(h.analyzer.calls.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn the_health_listener_answers_healthz_and_metrics() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let h = Harness::new(spec());
+    h.pass().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let stop = async {
+        let _ = stop_rx.await;
+    };
+    let server = tokio::spawn(ndf_operator::controller::serve_health(
+        listener,
+        h.ctx.clone(),
+        stop,
+    ));
+    let get = |path: &'static str| async move {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let request = format!("GET {path} HTTP/1.1\r\nHost: operator\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut out = String::new();
+        stream.read_to_string(&mut out).await.unwrap();
+        out
+    };
+    let health = get("/healthz").await;
+    assert!(
+        health.starts_with("HTTP/1.1 200") && health.ends_with("ok\n"),
+        "{health}"
+    );
+    let metrics = get("/metrics").await;
+    assert!(
+        metrics.contains("ndf_operator_reconciles_total 1\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("ndf_operator_reconcile_failures_total 0\n"),
+        "{metrics}"
+    );
+    assert!(get("/other").await.starts_with("HTTP/1.1 404"));
+    stop_tx.send(()).unwrap();
+    server.await.unwrap();
 }
