@@ -2,7 +2,8 @@
 # Validates every Kubernetes object the project ships or builds, offline, as an API server would:
 # `ndf deploy render` of each example under deploy/kubernetes/examples (compared with its
 # committed copy under deploy/kubernetes/rendered), the operator's install objects
-# (deploy/kubernetes/operator), the CRD itself and the NdfCluster examples.
+# (deploy/kubernetes/operator), the CRD (`ndf deploy crd`, compared with its committed copy) and
+# the NdfCluster examples.
 #
 #   bash deploy/kubernetes/check.sh
 #
@@ -106,6 +107,15 @@ mapfile -t operator < <(find "$here/operator" -name '*.yaml' 2> /dev/null | sort
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
+# same_objects FRESH COMMITTED: the same objects, YAML-parsed (formatting aside).
+same_objects() {
+    "$venv/bin/python" - "$1" "$2" << 'EOF'
+import sys, yaml
+fresh, committed = ([d for d in yaml.safe_load_all(open(p)) if d is not None] for p in sys.argv[1:])
+sys.exit(0 if fresh == committed else 1)
+EOF
+}
+
 log "ndf deploy render of each example (and its committed copy under $here/rendered)"
 rendered=()
 for ex in "${examples[@]}"; do
@@ -114,18 +124,20 @@ for ex in "${examples[@]}"; do
     rendered+=("$work/$name")
     committed=$here/rendered/$name
     [ -f "$committed" ] || fail "$ex has no committed rendering at $committed"
-    # Same objects (YAML-parsed: formatting aside); the committed copy is what GitOps users apply.
-    "$venv/bin/python" - "$work/$name" "$committed" << 'EOF' || fail "$committed differs from ndf deploy render $ex (re-render it)"
-import sys, yaml
-fresh, committed = ([d for d in yaml.safe_load_all(open(p)) if d is not None] for p in sys.argv[1:])
-sys.exit(0 if fresh == committed else 1)
-EOF
-    echo "   $ex: $(grep -c '^kind:' "$work/$name") objects, committed copy up to date"
+    # The committed copy is what GitOps users apply: it must be what ndf builds.
+    same_objects "$work/$name" "$committed" \
+        || fail "$committed differs from ndf deploy render $ex (re-render it)"
+    echo "   $ex: committed copy up to date"
 done
+# (ndf-operator's tests hold the committed operator install objects to its build function.)
+log "ndf deploy crd (and its committed copy)"
+"$ndf" deploy crd > "$work/crd.yaml" || fail "ndf deploy crd failed"
+same_objects "$work/crd.yaml" "$crd" || fail "$crd differs from ndf deploy crd"
+echo "   $crd: up to date"
 
 log "validate against Kubernetes ${versions_csv}"
 "$venv/bin/python" "$here/check_objects.py" --crd "$crd" --versions "$versions_csv" \
     --models "$models" --examples "${examples[@]}" -- \
-    "$crd" "${examples[@]}" "${operator[@]}" "${rendered[@]}"
+    "$work/crd.yaml" "${examples[@]}" "${operator[@]}" "${rendered[@]}"
 
 log "all Kubernetes objects valid"
