@@ -3,10 +3,12 @@
 #
 # Installs what it needs on a fresh Debian machine (poppler-utils and poppler-data, for CJK, for the pdftotext reference
 # checks; Prometheus, Alertmanager and chromium for the observability tests; PostgreSQL and
-# seaweedfs through scripts/services.sh) and runs: formatting, clippy with warnings as errors,
-# the Prometheus rules / Alertmanager / dashboard checks, every workspace test (unit, property,
-# hostile-input, corpus, snapshot, schema, CLI, service), a build of the fuzz targets and
-# cargo-deny.
+# seaweedfs through scripts/services.sh; podman and runc for the image) and runs: formatting,
+# clippy with warnings as errors, the Prometheus rules / Alertmanager / dashboard checks, every
+# workspace test (unit, property, hostile-input, corpus, snapshot, schema, CLI, service,
+# operator), the container image built from the release binary and run for real, every
+# Kubernetes object the operator builds validated offline, a build of the fuzz targets, the
+# scans and cargo-deny.
 #
 # Every test runs or fails: the inputs from outside the repository (the dev corpus
 # ../shared/corpus/dev, or NDF_CORPUS_DIR, and the RustSec snapshot ../shared/advisory-db) are
@@ -51,7 +53,8 @@ apt_install() {
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 }
-apt_install poppler-utils poppler-data prometheus prometheus-alertmanager chromium fonts-dejavu-core openssl valgrind
+apt_install poppler-utils poppler-data prometheus prometheus-alertmanager chromium fonts-dejavu-core openssl valgrind \
+    podman runc binutils curl jq
 
 # --- checks -------------------------------------------------------------------------------
 log "cargo fmt --check"
@@ -74,10 +77,22 @@ export NDF_REQUIRE_SERVICES=1
 log "cargo test"
 cargo test --workspace --locked
 
-# The shipped binary has none of the test hooks (documents that hang, abort or exhaust a
-# worker; deliberate task panics): only test builds compile them (scripts/check-no-test-hooks.sh).
+# The container image from the release binary (deploy/image/build.sh), run for real with
+# podman + runc: configuration, file list, same image id on rebuild, SBOM, refusal without keys,
+# extraction, a job, uid 10001, `podman stop` during jobs (deploy/image/test.sh).
+log "container image: build and run (podman, runc)"
+bash deploy/image/test.sh
+
+# The shipped (release) binary the image holds has none of the test hooks (documents that hang,
+# abort or exhaust a worker; deliberate task panics): only test builds compile them.
 log "no test hooks in the shipped ndf"
-bash scripts/check-no-test-hooks.sh
+bash scripts/check-no-test-hooks.sh --release
+
+# Every Kubernetes object ndf-operator builds (examples, operator install, CRD) validated
+# offline: kubernetes-validate --strict at the oldest and newest supported versions, custom
+# resources against their schemas (deploy/kubernetes/check.sh).
+log "Kubernetes objects: kubernetes-validate, CRD schemas"
+NDF_BIN=target/release/ndf bash deploy/kubernetes/check.sh
 
 # Instructions counted by callgrind on a fixed document set against perf/baseline.tsv: fails
 # on a total regression over 5%, and on a missing corpus or a baseline of another compiler
