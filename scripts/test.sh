@@ -55,6 +55,9 @@ apt_install() {
 }
 apt_install poppler-utils poppler-data prometheus prometheus-alertmanager chromium fonts-dejavu-core openssl valgrind \
     podman runc binutils curl jq
+# node and npm (the Kubernetes check reads the KEDA and prometheus-operator models from npm):
+# the machine's own when present, else Debian's.
+command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || apt_install nodejs npm
 
 # --- checks -------------------------------------------------------------------------------
 log "cargo fmt --check"
