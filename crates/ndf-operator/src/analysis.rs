@@ -2,6 +2,11 @@
 //! tests script the results. [`HttpAnalyzer`] measures for real: a PromQL query against
 //! Prometheus' HTTP API compared with the spec's threshold, or smoke extractions of a tiny
 //! built-in PDF through the preview Service.
+//!
+//! The operator's ClusterRole grants no Secrets. A smoke analysis with `apiKeySecret`, or
+//! against an API with TLS (its Secret's `ca.crt` or `tls.crt`), needs `get` on that one
+//! Secret: a Role in the cluster's namespace with `resourceNames`, bound to the operator's
+//! ServiceAccount. Without it each measurement fails, saying so, and the rollout aborts.
 
 use std::future::Future;
 use std::pin::Pin;

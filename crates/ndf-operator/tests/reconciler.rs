@@ -738,3 +738,41 @@ async fn the_health_listener_answers_healthz_and_metrics() {
     stop_tx.send(()).unwrap();
     server.await.unwrap();
 }
+
+#[tokio::test]
+async fn the_controller_lists_watches_reconciles_and_stops_on_shutdown() {
+    rustls::crypto::aws_lc_rs::default_provider()
+        .install_default()
+        .ok();
+    let h = Harness::new(spec());
+    let client = h.fake.client();
+    let options = ndf_operator::controller::Options {
+        namespace: Some("default".into()),
+        health_addr: None,
+        instance: Some("test".into()),
+    };
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let stop = async {
+        let _ = stop_rx.await;
+    };
+    let run = tokio::spawn(ndf_operator::controller::run(client, options, stop));
+    // The first pass adds the finalizer; poll for it (bounded: 20 s in 10 ms steps).
+    let mut added = false;
+    for _ in 0..2000 {
+        let finalizers = h.fake.get(CLUSTER).unwrap()["metadata"]["finalizers"].clone();
+        if finalizers == json!(["ndf.dev/cleanup"]) {
+            added = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(added, "the controller's first pass added the finalizer");
+    // NdfClusters, and the Deployments and Services it owns, are watched.
+    assert!(h.fake.watches() >= 3, "{} watches", h.fake.watches());
+    stop_tx.send(()).unwrap();
+    let stopped = tokio::time::timeout(Duration::from_secs(20), run).await;
+    stopped
+        .expect("the controller stops on shutdown")
+        .unwrap()
+        .unwrap();
+}

@@ -3,7 +3,7 @@
 //! so every request the reconciler makes is answered from an in-memory object store and
 //! recorded: tests assert the method, path and body of each one.
 //!
-//! It understands just what the reconciler sends: GET of an object, LIST with a
+//! It understands just what the reconciler and the controller send (watches are left open): GET of an object, LIST with a
 //! `labelSelector` of `key=value` pairs, server-side apply (the applied object replaces the
 //! stored one except `status`, which only an apply to `/status` sets; a changed `spec` bumps
 //! `metadata.generation`), JSON merge patches, JSON patches (the finalizer helper's), POST and
@@ -39,6 +39,7 @@ struct Store {
     objects: BTreeMap<String, Value>,
     log: Vec<Recorded>,
     next_version: u64,
+    watches: usize,
 }
 
 /// The fake server; cheap to clone (shared state).
@@ -54,7 +55,19 @@ impl FakeApiServer {
         let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
         let me = self.clone();
         tokio::spawn(async move {
+            // Watches never answer (kept open until the client goes): a controller under
+            // test sees the initial lists and then no change.
+            let mut watches = Vec::new();
             while let Some((request, send)) = handle.next_request().await {
+                if request
+                    .uri()
+                    .query()
+                    .is_some_and(|q| q.contains("watch=true"))
+                {
+                    me.lock().watches += 1;
+                    watches.push(send);
+                    continue;
+                }
                 let response = me.answer(request).await;
                 send.send_response(response);
             }
@@ -84,6 +97,11 @@ impl FakeApiServer {
             .get_mut(path)
             .unwrap_or_else(|| panic!("no object at {path}"));
         f(object);
+    }
+
+    /// Watch requests received (left open).
+    pub(crate) fn watches(&self) -> usize {
+        self.lock().watches
     }
 
     /// Takes the requests recorded so far.
