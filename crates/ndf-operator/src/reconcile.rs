@@ -533,8 +533,6 @@ async fn service_color(cluster: &NdfCluster, ctx: &Context) -> Result<Option<Col
 /// One pass for a live `NdfCluster`.
 async fn apply(cluster: &NdfCluster, ctx: &Context) -> Result<Action, Error> {
     let now = (ctx.clock)();
-    let name = cluster.name_any();
-    let ns = cluster.namespace().unwrap_or_default();
     let observed = observe(cluster, ctx).await?;
     let seen = |c: Color| {
         observed
@@ -599,7 +597,10 @@ async fn apply(cluster: &NdfCluster, ctx: &Context) -> Result<Action, Error> {
         preview: plan.preview_service,
         workloads,
     };
-    let objects = build_all(cluster, &build).map_err(|e| Error::Invalid(e.to_string()))?;
+    let objects = match build_all(cluster, &build) {
+        Ok(objects) => objects,
+        Err(e) => return refuse(cluster, ctx, &e.to_string(), now).await,
+    };
     for object in &objects {
         apply_object(ctx, object).await?;
     }
@@ -612,18 +613,7 @@ async fn apply(cluster: &NdfCluster, ctx: &Context) -> Result<Action, Error> {
     }
 
     let status = status_of(cluster, &plan, &desired, &observed, now);
-    let api: Api<NdfCluster> = Api::namespaced(ctx.client.clone(), &ns);
-    let body = json!({
-        "apiVersion": NdfCluster::api_version(&()),
-        "kind": NdfCluster::kind(&()),
-        "status": status,
-    });
-    api.patch_status(
-        &name,
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(body),
-    )
-    .await?;
+    apply_status(cluster, ctx, &status).await?;
     // After the status: a failed status write repeats the pass, and with it the events.
     for e in &plan.events {
         publish(ctx, cluster, e.kind, e.reason, &e.note).await;
@@ -632,6 +622,53 @@ async fn apply(cluster: &NdfCluster, ctx: &Context) -> Result<Action, Error> {
         .requeue_after_secs
         .map_or(RESYNC, |s| Duration::from_secs(s).min(RESYNC));
     Ok(Action::requeue(requeue))
+}
+
+/// A spec the build functions refuse (the CRD's rules let few through): nothing is applied,
+/// `Degraded` says why, and the next pass waits for a change of the object.
+async fn refuse(
+    cluster: &NdfCluster,
+    ctx: &Context,
+    reason: &str,
+    now: i64,
+) -> Result<Action, Error> {
+    let mut status = cluster.status.clone().unwrap_or_default();
+    let since = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Degraded" && c.status == "True")
+        .map_or_else(|| time(now), |c| c.last_transition_time.clone());
+    status.conditions.retain(|c| c.type_ != "Degraded");
+    status.conditions.push(Condition {
+        type_: "Degraded".into(),
+        status: "True".into(),
+        reason: "InvalidSpec".into(),
+        message: reason.to_owned(),
+        observed_generation: cluster.metadata.generation,
+        last_transition_time: since,
+    });
+    status.observed_generation = cluster.metadata.generation;
+    apply_status(cluster, ctx, &status).await?;
+    publish(ctx, cluster, EventKind::Warning, "InvalidSpec", reason).await;
+    Ok(Action::await_change())
+}
+
+async fn apply_status(
+    cluster: &NdfCluster,
+    ctx: &Context,
+    status: &NdfClusterStatus,
+) -> Result<(), Error> {
+    let ns = cluster.namespace().unwrap_or_default();
+    let api: Api<NdfCluster> = Api::namespaced(ctx.client.clone(), &ns);
+    let body = json!({
+        "apiVersion": NdfCluster::api_version(&()),
+        "kind": NdfCluster::kind(&()),
+        "status": status,
+    });
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    api.patch_status(&cluster.name_any(), &params, &Patch::Apply(body))
+        .await?;
+    Ok(())
 }
 
 /// Scales to zero the Deployments the plan turned off (and a component the spec no longer

@@ -776,3 +776,24 @@ async fn the_controller_lists_watches_reconciles_and_stops_on_shutdown() {
         .unwrap()
         .unwrap();
 }
+
+#[tokio::test]
+async fn a_spec_the_build_refuses_is_degraded_and_applies_nothing() {
+    // Both storage modes: the CRD's CEL rule refuses it; a pass must too.
+    let mut s = spec();
+    s["storage"]["embedded"] = json!({});
+    let h = Harness::new(s);
+    h.pass().await;
+    let (action, log) = h.pass().await;
+    assert_eq!(action, Action::await_change());
+    assert!(
+        !log.iter()
+            .any(|r| r.is_apply() && !r.path.ends_with("/status")),
+        "{log:#?}"
+    );
+    assert_eq!(
+        h.condition("Degraded"),
+        ("True".into(), "InvalidSpec".into())
+    );
+    assert_eq!(events(&log), ["InvalidSpec"]);
+}
