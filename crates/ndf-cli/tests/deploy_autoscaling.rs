@@ -781,10 +781,46 @@ fn scaled_object_query_counts_the_queue_and_the_analysis_passes() {
          {server_errors} 5xx answers: {failing} (fails)",
         analysis.success_when, analysis.threshold
     );
-    drop(prom);
+
+    // The replica gone (Prometheus lost its target): its series go stale and the trigger's
+    // query answers nothing. With `ignoreNullValues: "false"` KEDA then reports an error rather
+    // than a depth of 0, and after `fallback.failureThreshold` errors holds `fallback.replicas`
+    // instead of scaling the workers down to the minimum.
     drop(server);
     for h in hanging {
         // Ended by the 504 or by the server's end; either is fine.
         let _ = h.join();
     }
+    assert_eq!(
+        md["ignoreNullValues"], "false",
+        "an empty answer must be an error"
+    );
+    let start = Instant::now();
+    loop {
+        let answer = prom.query(query);
+        if answer.as_ref().is_ok_and(Vec::is_empty) {
+            break;
+        }
+        assert!(
+            start.elapsed() < DEADLINE,
+            "the trigger query still answers {answer:?} {DEADLINE:?} after its target stopped"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let fallback = integer(&so["spec"]["fallback"]["replicas"], "fallback.replicas");
+    assert_eq!(
+        fallback,
+        i64::from(a.fallback_replicas),
+        "fallback vs the spec"
+    );
+    assert!(
+        (spec_min..=spec_max).contains(&fallback),
+        "fallback {fallback} outside the spec's {spec_min}..={spec_max}"
+    );
+    eprintln!(
+        "target gone: the trigger query answers no sample -> KEDA error -> fallback {fallback} \
+         worker replicas after {} failed reads",
+        so["spec"]["fallback"]["failureThreshold"]
+    );
+    drop(prom);
 }
