@@ -22,6 +22,9 @@ pub(crate) enum KeysCommand {
     Revoke(RevokeArgs),
     /// Re-wrap every job's data key under the current master key (after adding a new one).
     RotateMaster(ServiceArgs),
+    /// Print a new API key as a line of bootstrap_keys_file (`TENANT SCOPES NAME KEY`), without
+    /// touching any store: `ndf serve` creates it at start.
+    Generate(GenerateArgs),
     /// Print a new master key line (`id:<64 hex>`) for master_key / master_key_file.
     GenerateMaster {
         /// Key id: 1-32 of a-z 0-9 -.
@@ -34,6 +37,19 @@ pub(crate) enum KeysCommand {
 pub(crate) struct CreateArgs {
     #[command(flatten)]
     service: ServiceArgs,
+    /// Tenant the key acts for.
+    #[arg(long)]
+    tenant: String,
+    /// A name for people.
+    #[arg(long)]
+    name: String,
+    /// Scope (repeatable): extract, jobs:read, jobs:write, admin.
+    #[arg(long = "scope", required = true)]
+    scopes: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct GenerateArgs {
     /// Tenant the key acts for.
     #[arg(long)]
     tenant: String,
@@ -147,6 +163,12 @@ pub(crate) fn keys(cmd: KeysCommand) -> anyhow::Result<ExitCode> {
         println!("{}", &*line);
         return Ok(ExitCode::SUCCESS);
     }
+    if let KeysCommand::Generate(a) = &cmd {
+        let key = ndf_server::bootstrap::BootstrapKey::generate(&a.tenant, &a.name, &a.scopes)
+            .map_err(|e| UsageError(e.into()))?;
+        println!("{}", key.line());
+        return Ok(ExitCode::SUCCESS);
+    }
     runtime()?.block_on(async move {
         match cmd {
             KeysCommand::Create(a) => {
@@ -237,7 +259,7 @@ pub(crate) fn keys(cmd: KeysCommand) -> anyhow::Result<ExitCode> {
                 println!("{rewrapped} of {seen} data keys re-wrapped under master key {current}");
                 Ok(ExitCode::SUCCESS)
             }
-            KeysCommand::GenerateMaster { .. } => Ok(ExitCode::SUCCESS),
+            KeysCommand::Generate(_) | KeysCommand::GenerateMaster { .. } => Ok(ExitCode::SUCCESS),
         }
     })
 }

@@ -68,6 +68,33 @@ pub struct CreatedKey {
     pub key: String,
 }
 
+/// Check the tenant, name and scopes of a new key (the API, `ndf keys create`, `ndf keys
+/// generate` and the bootstrap keys file): the trimmed name and the scopes without repeats.
+pub fn check_new_key(
+    tenant: &str,
+    name: &str,
+    scopes: &[String],
+) -> Result<(String, Vec<Scope>), &'static str> {
+    if !valid_tenant(tenant) {
+        return Err("tenant must be 1-64 of a-z 0-9 - _");
+    }
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 128 || name.chars().any(char::is_control) {
+        return Err("name must be 1-128 printable characters");
+    }
+    let mut out = Vec::new();
+    for s in scopes {
+        let scope = Scope::parse(s).ok_or("scopes are extract, jobs:read, jobs:write and admin")?;
+        if !out.contains(&scope) {
+            out.push(scope);
+        }
+    }
+    if out.is_empty() || scopes.len() > 8 {
+        return Err("give one to four scopes");
+    }
+    Ok((name.to_owned(), out))
+}
+
 /// Validate and create a key; returns its record and the key to hand out once.
 pub async fn create_key_record(
     keys: &dyn KeyStore,
@@ -75,24 +102,7 @@ pub async fn create_key_record(
     new: &NewKey,
 ) -> Result<CreatedKey, ApiError> {
     let bad = |m: &str| ApiError::new(ApiCode::InvalidArgument, m);
-    if !valid_tenant(&new.tenant) {
-        return Err(bad("tenant must be 1-64 of a-z 0-9 - _"));
-    }
-    let name = new.name.trim();
-    if name.is_empty() || name.chars().count() > 128 || name.chars().any(char::is_control) {
-        return Err(bad("name must be 1-128 printable characters"));
-    }
-    let mut scopes = Vec::new();
-    for s in &new.scopes {
-        let scope = Scope::parse(s)
-            .ok_or_else(|| bad("scopes are extract, jobs:read, jobs:write and admin"))?;
-        if !scopes.contains(&scope) {
-            scopes.push(scope);
-        }
-    }
-    if scopes.is_empty() || new.scopes.len() > 8 {
-        return Err(bad("give one to four scopes"));
-    }
+    let (name, scopes) = check_new_key(&new.tenant, &new.name, &new.scopes).map_err(bad)?;
     let secret =
         secret.ok_or_else(|| bad("api_key_secret is not configured (NDF_API_KEY_SECRET)"))?;
     let (id, key) = generate_key()
@@ -100,7 +110,7 @@ pub async fn create_key_record(
     let record = ApiKey {
         id,
         tenant: new.tenant.clone(),
-        name: name.to_owned(),
+        name,
         hash: hash_key(secret, &key),
         scopes: scopes.iter().map(|s| s.as_str().to_owned()).collect(),
         created_at: now_millis(),

@@ -112,6 +112,11 @@ pub struct Config {
     pub api_key_secret: Option<String>,
     /// Serve without API keys on a non-loopback address (behind a gateway that authenticates).
     pub insecure_no_auth: bool,
+    /// File of API keys `ndf serve` makes sure exist at start (`NDF_BOOTSTRAP_KEYS_FILE`; a
+    /// mounted Secret, at most 64 KiB): one `TENANT SCOPE[,SCOPE…] NAME… KEY` line each, as
+    /// `ndf keys generate` prints. Missing keys are created, existing ones left alone, revoked
+    /// ones stay revoked (see `crate::bootstrap`).
+    pub bootstrap_keys_file: Option<PathBuf>,
     /// Requests per minute per API key (0 = unlimited), shared by all replicas.
     pub rate_limit_key_per_minute: u64,
     /// Requests per minute per tenant (0 = unlimited), shared by all replicas.
@@ -210,6 +215,7 @@ impl Default for Config {
             tls_client_ca_file: None,
             api_key_secret: None,
             insecure_no_auth: false,
+            bootstrap_keys_file: None,
             rate_limit_key_per_minute: 6_000,
             rate_limit_tenant_per_minute: 12_000,
             auth_failure_limit: 20,
@@ -318,6 +324,17 @@ pub enum ConfigError {
         #[source]
         source: Cause,
     },
+    /// A line of `bootstrap_keys_file` that is not a key line. Names the line, never its
+    /// content (it holds a key).
+    #[error("bootstrap_keys_file {} line {line}: {problem}", path.display())]
+    BootstrapLine {
+        /// The file.
+        path: PathBuf,
+        /// The line number (from 1).
+        line: usize,
+        /// What is wrong with it.
+        problem: &'static str,
+    },
     /// A setting that cannot be used, with its cause (a TLS or key library's error).
     #[error("{what}")]
     Unusable {
@@ -407,6 +424,7 @@ pub const KEYS: &[&str] = &[
     "tls_client_ca_file",
     "api_key_secret",
     "insecure_no_auth",
+    "bootstrap_keys_file",
     "rate_limit_key_per_minute",
     "rate_limit_tenant_per_minute",
     "auth_failure_limit",
@@ -632,6 +650,7 @@ impl Config {
             "tls_client_ca_file" => self.tls_client_ca_file = opt(value).map(PathBuf::from),
             "api_key_secret" => self.api_key_secret = opt(value),
             "insecure_no_auth" => self.insecure_no_auth = flag(key, value)?,
+            "bootstrap_keys_file" => self.bootstrap_keys_file = opt(value).map(PathBuf::from),
             "rate_limit_key_per_minute" => self.rate_limit_key_per_minute = num(key, value)?,
             "rate_limit_tenant_per_minute" => self.rate_limit_tenant_per_minute = num(key, value)?,
             "auth_failure_limit" => self.auth_failure_limit = num(key, value)?,

@@ -16,6 +16,7 @@ pub mod at_rest;
 pub mod audit;
 pub mod auth;
 pub mod auth_limit;
+pub mod bootstrap;
 pub mod cache;
 pub mod config;
 pub mod drain;
@@ -615,7 +616,14 @@ pub async fn serve(
         None => None,
     };
     let fd_limit = transport::raise_fd_limit();
+    // Read before the stores open: a bad line stops the start at once.
+    let bootstrap_keys = match &config.bootstrap_keys_file {
+        Some(path) => bootstrap::read_file(path)?,
+        None => Vec::new(),
+    };
     let state = build_state(config, &options).await?;
+    // Declared keys first: with one, the store has held a key and a public address is allowed.
+    bootstrap::apply(&state, &bootstrap_keys).await?;
     // Open (no keys) only on loopback or when explicitly told so, and only while the store
     // has never held a key; the mode is logged here and at every change (auth::run_watch).
     let ever = state
@@ -626,7 +634,7 @@ pub async fn serve(
     if !ever && !auth::is_loopback(&listen) && !state.config.insecure_no_auth {
         return Err(config::ConfigError::invalid(format!(
             "refusing to serve {listen} without authentication: create an API key \
-             (ndf keys create) or pass --insecure-no-auth"
+             (ndf keys create, or bootstrap_keys_file) or pass --insecure-no-auth"
         ))
         .into());
     }
