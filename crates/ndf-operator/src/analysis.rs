@@ -175,7 +175,10 @@ impl HttpAnalyzer {
         let names = Names::new(cluster.metadata.name.as_deref().unwrap_or_default());
         let host = format!("{}.{ns}.svc", names.preview_service());
         let Some(tls) = &cluster.spec.security.tls else {
-            return Ok((format!("http://{host}:{API_PORT}"), self.http.clone()));
+            // The spec gives the API no TLS, so its Service speaks plain HTTP inside the
+            // cluster: the scheme is the NdfCluster's configuration, not a choice made here.
+            let url = format!("http://{host}:{API_PORT}"); // nosemgrep: ndf-no-plain-http-url-built
+            return Ok((url, self.http.clone()));
         };
         let secrets: Api<Secret> = Api::namespaced(self.kube.clone(), ns);
         let secret = secrets
