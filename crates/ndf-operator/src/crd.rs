@@ -525,6 +525,11 @@ pub struct SecuritySpec {
     /// Secret signing webhook deliveries.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub webhook_secret: Option<SecretKeyRef>,
+    /// API keys the API pods create at start when the store lacks them (`bootstrap_keys_file`):
+    /// lines of `ndf keys generate`, mounted as a file. A fresh store then has a key, which ndf
+    /// needs to listen on the pod's address; a revoked key stays revoked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bootstrap_keys_secret: Option<SecretKeyRef>,
     /// Serve without API keys (only behind a gateway that authenticates every request).
     pub insecure_no_auth: bool,
 }

@@ -40,6 +40,7 @@ const GRACE_MARGIN_SECONDS: i64 = 15;
 const DATA_DIR: &str = "/data";
 const TLS_DIR: &str = "/etc/ndf/tls";
 const MASTER_KEY_DIR: &str = "/etc/ndf/master-key";
+const BOOTSTRAP_KEYS_DIR: &str = "/etc/ndf/bootstrap-keys";
 
 /// `terminationGracePeriodSeconds` of ndf pods: the job deadline plus the drain delay plus a
 /// margin, so a pod told to stop finishes its jobs before the kubelet kills it.
@@ -187,7 +188,7 @@ fn pod_spec(t: &Target<'_>, cluster: &NdfCluster, component: Component, color: C
         node_selector.extend(spec.gpu.node_selector.clone());
         tolerations.extend(spec.gpu.tolerations.iter().cloned());
     }
-    let (volumes, mounts) = volumes(t);
+    let (volumes, mounts) = volumes(t, component);
     let spread = |key: &str| TopologySpreadConstraint {
         max_skew: 1,
         topology_key: key.into(),
@@ -241,7 +242,7 @@ fn runtime_default() -> SeccompProfile {
     }
 }
 
-fn volumes(t: &Target<'_>) -> (Vec<Volume>, Vec<VolumeMount>) {
+fn volumes(t: &Target<'_>, component: Component) -> (Vec<Volume>, Vec<VolumeMount>) {
     let spec = t.spec;
     let mount = |name: &str, path: &str, read_only: bool| VolumeMount {
         name: name.into(),
@@ -312,6 +313,19 @@ fn volumes(t: &Target<'_>) -> (Vec<Volume>, Vec<VolumeMount>) {
             }],
         ));
         mounts.push(mount("master-key", MASTER_KEY_DIR, true));
+    }
+    // Only `ndf serve` reads it (workers authenticate nobody).
+    if let (Some(keys), Component::Api) = (&spec.security.bootstrap_keys_secret, component) {
+        volumes.push(secret_volume(
+            "bootstrap-keys",
+            &keys.name,
+            vec![KeyToPath {
+                key: keys.key.clone(),
+                path: "keys".into(),
+                mode: None,
+            }],
+        ));
+        mounts.push(mount("bootstrap-keys", BOOTSTRAP_KEYS_DIR, true));
     }
     (volumes, mounts)
 }
@@ -574,6 +588,12 @@ fn env(t: &Target<'_>, component: Component, color: Color) -> Vec<EnvVar> {
     }
     if let Some(r) = &sec.webhook_secret {
         env.push(from_secret("NDF_WEBHOOK_SECRET", r));
+    }
+    if sec.bootstrap_keys_secret.is_some() && component == Component::Api {
+        env.push(value(
+            "NDF_BOOTSTRAP_KEYS_FILE",
+            format!("{BOOTSTRAP_KEYS_DIR}/keys"),
+        ));
     }
     if sec.insecure_no_auth {
         env.push(value("NDF_INSECURE_NO_AUTH", "true"));
