@@ -35,6 +35,8 @@ import kubernetes_validate
 import yaml
 from kubernetes_validate.utils import SchemaNotFoundError
 
+# No __pycache__ left in the repository by the import below.
+sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import third_party_schemas  # noqa: E402
 
