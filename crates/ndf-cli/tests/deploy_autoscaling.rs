@@ -14,9 +14,12 @@
 //!   does for an `AverageValue` metric (`ceil(value / threshold)` within
 //!   `[minReplicaCount, maxReplicaCount]`; at or below `activationThreshold` the scaler is
 //!   inactive and KEDA holds `minReplicaCount`, 0 meaning scaled to zero), and compared with
-//!   `ndf_operator::desired_workers`;
+//!   `ndf_operator::desired_workers`; with the target gone the query answers nothing, which
+//!   `ignoreNullValues: "false"` makes an error, so KEDA holds `fallback.replicas`;
 //! - the operator's analysis: the NdfCluster's `rollout.analysis.prometheus` query with its
-//!   placeholders filled by `ndf_operator::analysis_query`, judged by the spec's own comparison.
+//!   placeholders filled by `ndf_operator::analysis_query`, judged by the spec's own comparison:
+//!   it passes after real extractions and fails once the replica answers 5xx (so it did not
+//!   pass for want of data).
 //!
 //! Prometheus, the corpus and the rendered example are required: a missing one fails the test.
 
