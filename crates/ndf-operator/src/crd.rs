@@ -557,10 +557,13 @@ pub struct RolloutSpec {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub analysis: Option<AnalysisSpec>,
     /// Switch traffic as soon as the preview is ready and analysed; when false the rollout
-    /// waits in `Progressing` until the `ndf.dev/promote` annotation is set.
+    /// waits in `Progressing` until the NdfCluster's `ndf.dev/promote` annotation equals
+    /// `status.previewRevision`.
     pub auto_promote: bool,
-    /// Seconds between switching traffic and draining the old colour (endpoints and load
-    /// balancers need a moment to follow the Service).
+    /// Seconds between switching traffic and scaling the old colour to zero. Its workers are
+    /// drained at the switch (no new claims, held jobs finish); keep this above the kubelet's
+    /// annotation refresh (up to a minute) plus the time a job takes: what is still held at
+    /// the scale-down is handed back to the new colour, not lost.
     #[schemars(range(min = 0, max = 86400))]
     pub scale_down_delay_seconds: i32,
     /// Seconds a new colour may take to become ready before the rollout is aborted.

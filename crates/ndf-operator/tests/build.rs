@@ -249,6 +249,10 @@ fn secrets_come_only_from_secret_references() {
                 secret_access_key_key: "key".into(),
             });
         }
+        c.spec.security.bootstrap_keys_secret = Some(SecretKeyRef {
+            name: "bootstrap".into(),
+            key: "keys".into(),
+        });
         let objs = objects(&c);
         for o in &objs {
             assert_ne!(o.kind(), "Secret", "the operator never writes Secrets");
@@ -270,9 +274,16 @@ fn secrets_come_only_from_secret_references() {
                     assert!(r.is_some(), "{name}: {} not from a Secret", e.name);
                 }
             }
-            // The master key and TLS files are Secret volumes, read-only.
-            for v in pod.volumes.as_deref().unwrap_or_default() {
-                if v.name == "master-key" || v.name == "tls" {
+            // The master key, TLS and bootstrap key files are Secret volumes, read-only.
+            let volumes = pod.volumes.as_deref().unwrap_or_default();
+            if name.contains("-api-") {
+                assert!(
+                    volumes.iter().any(|v| v.name == "bootstrap-keys"),
+                    "{name}: no bootstrap-keys volume"
+                );
+            }
+            for v in volumes {
+                if matches!(v.name.as_str(), "master-key" | "tls" | "bootstrap-keys") {
                     assert!(
                         v.secret.is_some(),
                         "{name}: {} is not a Secret volume",
