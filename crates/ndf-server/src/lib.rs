@@ -223,6 +223,7 @@ pub async fn build_state(
         max_waiting: config.max_waiting,
     })?;
     let metrics = Arc::new(telemetry::Registry::new());
+    telemetry::http::init_request_series(&metrics);
     metrics.set(
         telemetry::Metric::BuildInfo,
         &[env!("CARGO_PKG_VERSION")],

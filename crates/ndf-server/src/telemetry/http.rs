@@ -28,6 +28,28 @@ pub const ROUTES: &[&str] = &[
     "/openapi.json",
 ];
 
+/// The API's operations whose request counters exist from the start, at 0, for every status
+/// class that means something to a rate: a series that appears only at its first request is
+/// invisible to `rate()` until its second, so a fresh replica's first burst of errors would
+/// not show (and a rollout analysis of a new colour could pass on it).
+const API_OPERATIONS: &[(&str, &str)] = &[
+    ("/v1/extract", "POST"),
+    ("/v1/jobs", "POST"),
+    ("/v1/jobs", "GET"),
+    ("/v1/jobs/{id}", "GET"),
+    ("/v1/jobs/{id}", "DELETE"),
+    ("/v1/jobs/{id}/result", "GET"),
+];
+
+/// Start the API's request counters at 0 (see [`API_OPERATIONS`]).
+pub fn init_request_series(metrics: &Registry) {
+    for (route, method) in API_OPERATIONS {
+        for class in ["2xx", "4xx", "5xx"] {
+            metrics.add(Metric::HttpRequests, &[route, method, class], 0.0);
+        }
+    }
+}
+
 /// The request id header, taken from the client when well-formed, else generated.
 pub const REQUEST_ID: &str = "x-request-id";
 
@@ -160,5 +182,21 @@ mod tests {
         assert_eq!(status_class(999), "5xx");
         assert_eq!(method_label(&Method::PATCH), "OTHER");
         assert_eq!(route_label(None), "other");
+    }
+
+    #[test]
+    fn api_request_counters_exist_before_the_first_request() {
+        let r = Registry::new();
+        init_request_series(&r);
+        let text = r.render(false);
+        for (route, method) in API_OPERATIONS {
+            assert!(ROUTES.contains(route), "{route} is not a route label");
+            for class in ["2xx", "4xx", "5xx"] {
+                let line = format!(
+                    "ndf_http_requests_total{{route=\"{route}\",method=\"{method}\",status_class=\"{class}\"}} 0\n"
+                );
+                assert!(text.contains(&line), "missing {line} in\n{text}");
+            }
+        }
     }
 }
