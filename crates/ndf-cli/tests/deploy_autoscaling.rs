@@ -732,6 +732,21 @@ fn scaled_object_query_counts_the_queue_and_the_analysis_passes() {
         analysis.threshold,
         analysis.success_when
     );
+    // A colour Prometheus does not scrape (say, a preview its ServiceMonitor selector misses)
+    // answers no sample, which the operator counts as a failed measurement, never as a pass.
+    let unscraped_color = match color {
+        ndf_operator::Color::Blue => ndf_operator::Color::Green,
+        ndf_operator::Color::Green => ndf_operator::Color::Blue,
+    };
+    let unscraped =
+        ndf_operator::analysis_query(&analysis.query, namespace, name, unscraped_color, revision);
+    let answer = prom
+        .query(&unscraped)
+        .expect("the analysis query of an unscraped colour");
+    assert!(
+        answer.is_empty(),
+        "an unscraped colour must give no sample, got {answer:?} for {unscraped}"
+    );
 
     // The same query sees this colour's failures (so it did not pass for want of data): with
     // the one worker held by a hanging document (test hook) and no wait queue, extractions are
