@@ -439,8 +439,14 @@ fn one_job_is_one_trace_across_processes() {
         );
 
         // The encrypted job is its own trace, with the same shape.
-        let secret = receiver.wait_trace(secret_trace, |t| t.iter().any(|s| s.name == "render"));
-        assert!(secret.iter().any(|s| s.name == "job"));
+        // Spans are exported in batches as they end: the job span ends after its render span
+        // and may come in a later batch, so wait for both (seen failing when waiting for the
+        // render span alone).
+        let secret = receiver.wait_trace(secret_trace, |t| {
+            t.iter().any(|s| s.name == "render") && t.iter().any(|s| s.name == "job")
+        });
+        let secret_job = one(&secret, "job");
+        assert_eq!(secret_job.attrs["ndf.job.outcome"], "succeeded");
 
         // Logs: JSON lines; the request's and the job's lines carry the exported trace ids
         // and the request / job ids.
