@@ -35,7 +35,9 @@ profile=dev
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 
-cargo test --locked -p ndf-cli --no-run >/dev/null
+# The workspace test build: right after `cargo test --workspace` (the test command) it is
+# already built, where `-p ndf-cli` alone resolves features differently and rebuilds much of it.
+cargo test --locked --workspace --no-run >/dev/null
 [ -x "$target/debug/ndf" ] || fail "$target/debug/ndf not built"
 # The shipped dev build lands on the same path: keep the test build aside.
 cp "$target/debug/ndf" "$tmp/ndf-test-build"
