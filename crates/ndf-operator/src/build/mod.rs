@@ -32,7 +32,7 @@ use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::Resource;
-use kube::api::DynamicObject;
+use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
 use serde::Serialize;
 
 use crate::crd::{Color, NdfCluster, NdfClusterSpec, StorageMode};
@@ -233,10 +233,10 @@ impl Object {
         self.metadata().name.as_deref().unwrap_or_default()
     }
 
-    /// `apiVersion`.
-    pub fn api_version(&self) -> String {
-        fn of<K: Resource<DynamicType = ()>>() -> String {
-            K::api_version(&()).into_owned()
+    /// Group, version, kind and plural: what an API call for this object needs.
+    pub fn api_resource(&self) -> ApiResource {
+        fn of<K: Resource<DynamicType = ()>>() -> ApiResource {
+            ApiResource::erase::<K>(&())
         }
         match self {
             Object::Namespace(_) => of::<Namespace>(),
@@ -252,35 +252,28 @@ impl Object {
             Object::HorizontalPodAutoscaler(_) => of::<HorizontalPodAutoscaler>(),
             Object::PodDisruptionBudget(_) => of::<PodDisruptionBudget>(),
             Object::NetworkPolicy(_) => of::<NetworkPolicy>(),
-            Object::Dynamic(o) => o
-                .types
-                .as_ref()
-                .map(|t| t.api_version.clone())
-                .unwrap_or_default(),
+            Object::Dynamic(o) => {
+                let types = o.types.clone().unwrap_or_default();
+                let (group, version) = types
+                    .api_version
+                    .split_once('/')
+                    .unwrap_or(("", types.api_version.as_str()));
+                let gvk = GroupVersionKind::gvk(group, version, &types.kind);
+                // ScaledObject, ServiceMonitor, PrometheusRule: the plural is the lower-case
+                // kind + s.
+                ApiResource::from_gvk_with_plural(&gvk, &format!("{}s", types.kind.to_lowercase()))
+            }
         }
+    }
+
+    /// `apiVersion`.
+    pub fn api_version(&self) -> String {
+        self.api_resource().api_version
     }
 
     /// `kind`.
     pub fn kind(&self) -> String {
-        fn of<K: Resource<DynamicType = ()>>() -> String {
-            K::kind(&()).into_owned()
-        }
-        match self {
-            Object::Namespace(_) => of::<Namespace>(),
-            Object::ServiceAccount(_) => of::<ServiceAccount>(),
-            Object::ClusterRole(_) => of::<ClusterRole>(),
-            Object::ClusterRoleBinding(_) => of::<ClusterRoleBinding>(),
-            Object::Role(_) => of::<Role>(),
-            Object::RoleBinding(_) => of::<RoleBinding>(),
-            Object::ConfigMap(_) => of::<ConfigMap>(),
-            Object::PersistentVolumeClaim(_) => of::<PersistentVolumeClaim>(),
-            Object::Service(_) => of::<Service>(),
-            Object::Deployment(_) => of::<Deployment>(),
-            Object::HorizontalPodAutoscaler(_) => of::<HorizontalPodAutoscaler>(),
-            Object::PodDisruptionBudget(_) => of::<PodDisruptionBudget>(),
-            Object::NetworkPolicy(_) => of::<NetworkPolicy>(),
-            Object::Dynamic(o) => o.types.as_ref().map(|t| t.kind.clone()).unwrap_or_default(),
-        }
+        self.api_resource().kind
     }
 
     /// The pod template's spec, for workloads.

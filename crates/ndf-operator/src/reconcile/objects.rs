@@ -5,16 +5,13 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
-use k8s_openapi::api::core::v1::{
-    ConfigMap, Namespace, PersistentVolumeClaim, Pod, Service, ServiceAccount,
-};
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
-use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role as RbacRole, RoleBinding};
 use kube::api::{
     ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams,
 };
-use kube::{Api, Resource, ResourceExt};
+use kube::{Api, ResourceExt};
 
 use super::status::Observed;
 use super::{Context, DRAIN_ANNOTATION, Error, FIELD_MANAGER};
@@ -24,7 +21,7 @@ use crate::rollout::{Plan, Role};
 
 /// Applies `object` server-side.
 pub(super) async fn apply_object(ctx: &Context, object: &Object) -> Result<(), Error> {
-    let ar = api_resource(object);
+    let ar = object.api_resource();
     let name = object.name().to_owned();
     let api: Api<DynamicObject> = match object.metadata().namespace.as_deref() {
         Some(ns) => Api::namespaced_with(ctx.client.clone(), ns, &ar),
@@ -34,37 +31,6 @@ pub(super) async fn apply_object(ctx: &Context, object: &Object) -> Result<(), E
     api.patch(&name, &params, &Patch::Apply(object.to_value()))
         .await?;
     Ok(())
-}
-
-fn api_resource(object: &Object) -> ApiResource {
-    fn of<K: Resource<DynamicType = ()>>() -> ApiResource {
-        ApiResource::erase::<K>(&())
-    }
-    match object {
-        Object::Namespace(_) => of::<Namespace>(),
-        Object::ServiceAccount(_) => of::<ServiceAccount>(),
-        Object::ClusterRole(_) => of::<ClusterRole>(),
-        Object::ClusterRoleBinding(_) => of::<ClusterRoleBinding>(),
-        Object::Role(_) => of::<RbacRole>(),
-        Object::RoleBinding(_) => of::<RoleBinding>(),
-        Object::ConfigMap(_) => of::<ConfigMap>(),
-        Object::PersistentVolumeClaim(_) => of::<PersistentVolumeClaim>(),
-        Object::Service(_) => of::<Service>(),
-        Object::Deployment(_) => of::<Deployment>(),
-        Object::HorizontalPodAutoscaler(_) => of::<HorizontalPodAutoscaler>(),
-        Object::PodDisruptionBudget(_) => of::<PodDisruptionBudget>(),
-        Object::NetworkPolicy(_) => of::<NetworkPolicy>(),
-        Object::Dynamic(o) => {
-            let types = o.types.clone().unwrap_or_default();
-            let (group, version) = types
-                .api_version
-                .split_once('/')
-                .unwrap_or(("", types.api_version.as_str()));
-            let gvk = GroupVersionKind::gvk(group, version, &types.kind);
-            // ScaledObject, ServiceMonitor, PrometheusRule: the plural is the lower-case kind + s.
-            ApiResource::from_gvk_with_plural(&gvk, &format!("{}s", types.kind.to_lowercase()))
-        }
-    }
 }
 
 /// Scales to zero the Deployments the plan turned off (and a component the spec no longer
