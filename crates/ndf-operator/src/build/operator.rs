@@ -5,10 +5,9 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy};
 use k8s_openapi::api::core::v1::{
-    Capabilities, Container, ContainerPort, EmptyDirVolumeSource, EnvVar, EnvVarSource,
-    HTTPGetAction, Namespace, ObjectFieldSelector, PodSecurityContext, PodSpec, PodTemplateSpec,
-    Probe, ResourceRequirements, SeccompProfile, SecurityContext, ServiceAccount, Volume,
-    VolumeMount,
+    Container, ContainerPort, EmptyDirVolumeSource, EnvVar, EnvVarSource, HTTPGetAction, Namespace,
+    ObjectFieldSelector, PodSecurityContext, PodSpec, PodTemplateSpec, Probe, ResourceRequirements,
+    ServiceAccount, Volume, VolumeMount,
 };
 use k8s_openapi::api::networking::v1::{
     NetworkPolicy, NetworkPolicyEgressRule, NetworkPolicyIngressRule, NetworkPolicyPort,
@@ -203,23 +202,7 @@ pub fn build_operator_install(namespace: &str, image: &str) -> Vec<Object> {
         }),
         readiness_probe: Some(probe("/healthz")),
         liveness_probe: Some(probe("/healthz")),
-        security_context: Some(SecurityContext {
-            allow_privilege_escalation: Some(false),
-            privileged: Some(false),
-            read_only_root_filesystem: Some(true),
-            run_as_non_root: Some(true),
-            run_as_user: Some(RUN_AS_ID),
-            run_as_group: Some(RUN_AS_ID),
-            capabilities: Some(Capabilities {
-                drop: Some(vec!["ALL".into()]),
-                add: None,
-            }),
-            seccomp_profile: Some(SeccompProfile {
-                type_: "RuntimeDefault".into(),
-                localhost_profile: None,
-            }),
-            ..SecurityContext::default()
-        }),
+        security_context: Some(super::workload::hardened_container()),
         volume_mounts: Some(vec![VolumeMount {
             name: "tmp".into(),
             mount_path: "/tmp".into(),
@@ -261,10 +244,7 @@ pub fn build_operator_install(namespace: &str, image: &str) -> Vec<Object> {
                         run_as_non_root: Some(true),
                         run_as_user: Some(RUN_AS_ID),
                         run_as_group: Some(RUN_AS_ID),
-                        seccomp_profile: Some(SeccompProfile {
-                            type_: "RuntimeDefault".into(),
-                            localhost_profile: None,
-                        }),
+                        seccomp_profile: Some(super::workload::runtime_default()),
                         ..PodSecurityContext::default()
                     }),
                     containers: vec![container],

@@ -235,7 +235,26 @@ fn pod_spec(t: &Target<'_>, cluster: &NdfCluster, component: Component, color: C
     }
 }
 
-fn runtime_default() -> SeccompProfile {
+/// The security context of every container ndf runs (operator included): uid/gid 10001, no
+/// privilege escalation, read-only root, no capabilities, seccomp `RuntimeDefault`.
+pub(super) fn hardened_container() -> SecurityContext {
+    SecurityContext {
+        allow_privilege_escalation: Some(false),
+        privileged: Some(false),
+        read_only_root_filesystem: Some(true),
+        run_as_non_root: Some(true),
+        run_as_user: Some(RUN_AS_ID),
+        run_as_group: Some(RUN_AS_ID),
+        capabilities: Some(Capabilities {
+            drop: Some(vec!["ALL".into()]),
+            add: None,
+        }),
+        seccomp_profile: Some(runtime_default()),
+        ..SecurityContext::default()
+    }
+}
+
+pub(super) fn runtime_default() -> SeccompProfile {
     SeccompProfile {
         type_: "RuntimeDefault".into(),
         localhost_profile: None,
@@ -396,20 +415,7 @@ fn container(
         startup_probe: Some(startup),
         readiness_probe: Some(readiness),
         liveness_probe: Some(liveness),
-        security_context: Some(SecurityContext {
-            allow_privilege_escalation: Some(false),
-            privileged: Some(false),
-            read_only_root_filesystem: Some(true),
-            run_as_non_root: Some(true),
-            run_as_user: Some(RUN_AS_ID),
-            run_as_group: Some(RUN_AS_ID),
-            capabilities: Some(Capabilities {
-                drop: Some(vec!["ALL".into()]),
-                add: None,
-            }),
-            seccomp_profile: Some(runtime_default()),
-            ..SecurityContext::default()
-        }),
+        security_context: Some(hardened_container()),
         volume_mounts: Some(mounts),
         termination_message_policy: Some("FallbackToLogsOnError".into()),
         ..Container::default()
