@@ -23,22 +23,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::{Backend, Opts, Server, backends, client};
-
-/// Run `ndf ARGS…` against a backend's store (no server): (success, stdout, stderr).
-fn ndf(backend: &Backend, args: &[&str]) -> (bool, String, String) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ndf"));
-    cmd.args(args).args(backend.args());
-    for (k, v) in backend.env() {
-        cmd.env(k, v);
-    }
-    let out = cmd.stdin(Stdio::null()).output().expect("run ndf");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use support::{Backend, Opts, Server, backends, client, ndf};
 
 /// `ndf keys create`: (id, key).
 fn create_key(backend: &Backend, tenant: &str, scopes: &[&str]) -> (String, String) {

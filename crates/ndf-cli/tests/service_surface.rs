@@ -15,31 +15,14 @@
 
 mod support;
 
-use std::process::{Command, Stdio};
-
 use ndf_testkit::text_doc;
 use reqwest::blocking::{Client, RequestBuilder, Response};
 use reqwest::header::{CONTENT_TYPE, HeaderValue};
 use serde_json::Value;
-use support::{Backend, Opts, Server, backends, client};
+use support::{Backend, Opts, Server, backends, client, ndf};
 
 /// The webhook secret of the test servers (a fixture, not a secret).
 const HOOK_SECRET: &str = "surface-test-webhook-secret";
-
-/// Run `ndf` with the backend's store flags; (success, stdout, stderr).
-fn ndf(backend: &Backend, args: &[&str]) -> (bool, String, String) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ndf"));
-    cmd.args(args).args(backend.args());
-    for (k, v) in backend.env() {
-        cmd.env(k, v);
-    }
-    let out = cmd.stdin(Stdio::null()).output().expect("run ndf");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 /// A new API key of `tenant` with `scopes`, created before the server starts.
 fn create_key(backend: &Backend, tenant: &str, scopes: &[&str]) -> String {

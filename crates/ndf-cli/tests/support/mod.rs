@@ -725,3 +725,18 @@ pub fn s3_bucket(
         .expect("open the bucket");
     (rt, bucket)
 }
+
+/// Run `ndf ARGS…` against a backend's store (no server): (success, stdout, stderr).
+pub fn ndf(backend: &Backend, args: &[&str]) -> (bool, String, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ndf"));
+    cmd.args(args).args(backend.args());
+    for (k, v) in backend.env() {
+        cmd.env(k, v);
+    }
+    let out = cmd.stdin(Stdio::null()).output().expect("run ndf");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
