@@ -120,7 +120,7 @@ variable "api_replicas" {
   description = "API replicas (exactly 1 with the embedded store)."
 
   validation {
-    condition     = var.api_replicas >= 0 && var.api_replicas <= 100 && floor(var.api_replicas) == var.api_replicas
+    condition     = var.api_replicas >= 0 && var.api_replicas <= 100 && can(regex("^[0-9]+$", tostring(var.api_replicas)))
     error_message = "The api_replicas must be a whole number from 0 to 100."
   }
 }
@@ -152,7 +152,7 @@ variable "worker_replicas" {
   description = "Separate worker replicas (0 with the embedded store: the API replica runs the jobs)."
 
   validation {
-    condition     = var.worker_replicas >= 0 && var.worker_replicas <= 500 && floor(var.worker_replicas) == var.worker_replicas
+    condition     = var.worker_replicas >= 0 && var.worker_replicas <= 500 && can(regex("^[0-9]+$", tostring(var.worker_replicas)))
     error_message = "The worker_replicas must be a whole number from 0 to 500."
   }
 }
@@ -163,7 +163,7 @@ variable "worker_job_concurrency" {
   description = "Jobs each worker runs at once."
 
   validation {
-    condition     = var.worker_job_concurrency >= 1 && var.worker_job_concurrency <= 256 && floor(var.worker_job_concurrency) == var.worker_job_concurrency
+    condition     = var.worker_job_concurrency >= 1 && var.worker_job_concurrency <= 256 && can(regex("^[0-9]+$", tostring(var.worker_job_concurrency)))
     error_message = "The worker_job_concurrency must be a whole number from 1 to 256."
   }
 }
@@ -201,7 +201,7 @@ variable "autoscaling_min_workers" {
   description = "Fewest workers when autoscaling."
 
   validation {
-    condition     = var.autoscaling_min_workers >= 0 && var.autoscaling_min_workers <= 500 && floor(var.autoscaling_min_workers) == var.autoscaling_min_workers
+    condition     = var.autoscaling_min_workers >= 0 && var.autoscaling_min_workers <= 500 && can(regex("^[0-9]+$", tostring(var.autoscaling_min_workers)))
     error_message = "The autoscaling_min_workers must be a whole number from 0 to 500."
   }
 }
@@ -212,7 +212,7 @@ variable "autoscaling_max_workers" {
   description = "Most workers when autoscaling."
 
   validation {
-    condition     = var.autoscaling_max_workers >= 1 && var.autoscaling_max_workers <= 500 && floor(var.autoscaling_max_workers) == var.autoscaling_max_workers
+    condition     = var.autoscaling_max_workers >= 1 && var.autoscaling_max_workers <= 500 && can(regex("^[0-9]+$", tostring(var.autoscaling_max_workers)))
     error_message = "The autoscaling_max_workers must be a whole number from 1 to 500."
   }
 }

@@ -1,0 +1,67 @@
+# `terraform test`: scale-out from existing Secrets (nothing created), ambient S3 credentials,
+# the operator and CRDs only on request, spec overrides.
+terraform {
+  required_providers {
+    test = {
+      source = "terraform.io/builtin/test"
+    }
+  }
+}
+
+module "values" {
+  source = "../.."
+
+  image                          = "registry.example.com/ndf:0.1.0"
+  operator_image                 = "registry.example.com/ndf:0.1.0"
+  install_crds                   = false
+  storage_mode                   = "scale-out"
+  api_replicas                   = 2
+  existing_postgres_secret       = "ndf-postgres"
+  s3_bucket                      = "ndf-documents"
+  existing_master_key_secret     = "ndf-keys"
+  existing_api_key_hash_secret   = "ndf-keys"
+  existing_bootstrap_keys_secret = "ndf-keys"
+  tls_secret_name                = "ndf-tls"
+  cluster_spec_overrides = {
+    pod = { jobDeadlineSeconds = 600, drainDelaySeconds = 15 }
+  }
+}
+
+resource "test_assertions" "existing" {
+  component = "existing_secrets"
+
+  equal "no_secrets_created" {
+    description = "existing Secrets only: nothing to create"
+    got         = module.values.secrets
+    want        = {}
+  }
+
+  equal "s3_ambient" {
+    description = "no credentials Secret: the pods' own identity"
+    got         = module.values.values.cluster.spec.storage.scaleOut.s3
+    want        = { bucket = "ndf-documents" }
+  }
+
+  equal "security" {
+    description = "one existing Secret with three keys, and TLS"
+    got         = module.values.values.cluster.spec.security
+    want = {
+      tls                 = { secretName = "ndf-tls" }
+      apiKeySecret        = { name = "ndf-keys", key = "apiKeySecret" }
+      masterKey           = { name = "ndf-keys", key = "masterKey" }
+      bootstrapKeysSecret = { name = "ndf-keys", key = "bootstrapKeys" }
+    }
+  }
+
+  equal "crds_and_operator" {
+    description = "CRDs off, operator image set"
+    got         = [module.values.values.crds.install, module.values.values.operator.image]
+    want        = [false, "registry.example.com/ndf:0.1.0"]
+  }
+
+  equal "override" {
+    description = "cluster_spec_overrides sets a top-level spec field"
+    got         = module.values.values.cluster.spec.pod
+    want        = { jobDeadlineSeconds = 600, drainDelaySeconds = 15 }
+  }
+}
