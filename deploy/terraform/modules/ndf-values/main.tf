@@ -51,19 +51,26 @@ locals {
     test          = nonsensitive(var.test_api_key != "")
   }
 
-  # Every Secret this module can create: whether it does, its data keys (not secret) and its
-  # data (secret). Keys are listed apart from the data: anything computed from the data would be
-  # sensitive too.
-  secret_table = {
-    "${var.name}-postgres"       = { create = local.given.postgres, keys = ["url"], data = { url = var.postgres_url } }
-    "${var.name}-s3"             = { create = local.given.s3_key_id, keys = ["accessKeyId", "secretAccessKey"], data = { accessKeyId = var.s3_access_key_id, secretAccessKey = var.s3_secret_access_key } }
-    "${var.name}-master-key"     = { create = local.given.master, keys = ["masterKey"], data = { masterKey = var.master_key } }
-    "${var.name}-api-key-hash"   = { create = local.given.hash, keys = ["apiKeySecret"], data = { apiKeySecret = var.api_key_hash_secret } }
-    "${var.name}-bootstrap-keys" = { create = local.given.bootstrap, keys = ["bootstrapKeys"], data = { bootstrapKeys = var.bootstrap_keys } }
-    "${var.name}-test-api-key"   = { create = local.given.test, keys = ["apiKey"], data = { apiKey = var.test_api_key } }
+  # Every Secret this module can create: whether it does and its data keys (not secret), then
+  # its data (secret) apart, so that nothing computed from the first table is sensitive.
+  secret_specs = {
+    "${var.name}-postgres"       = { create = local.given.postgres, keys = ["url"] }
+    "${var.name}-s3"             = { create = local.given.s3_key_id, keys = ["accessKeyId", "secretAccessKey"] }
+    "${var.name}-master-key"     = { create = local.given.master, keys = ["masterKey"] }
+    "${var.name}-api-key-hash"   = { create = local.given.hash, keys = ["apiKeySecret"] }
+    "${var.name}-bootstrap-keys" = { create = local.given.bootstrap, keys = ["bootstrapKeys"] }
+    "${var.name}-test-api-key"   = { create = local.given.test, keys = ["apiKey"] }
   }
-  created_keys = { for name, s in local.secret_table : name => s.keys if s.create }
-  created_data = { for name, s in local.secret_table : name => s.data if s.create }
+  secret_values = {
+    "${var.name}-postgres"       = { url = var.postgres_url }
+    "${var.name}-s3"             = { accessKeyId = var.s3_access_key_id, secretAccessKey = var.s3_secret_access_key }
+    "${var.name}-master-key"     = { masterKey = var.master_key }
+    "${var.name}-api-key-hash"   = { apiKeySecret = var.api_key_hash_secret }
+    "${var.name}-bootstrap-keys" = { bootstrapKeys = var.bootstrap_keys }
+    "${var.name}-test-api-key"   = { apiKey = var.test_api_key }
+  }
+  created_keys = { for name, s in local.secret_specs : name => s.keys if s.create }
+  created_data = { for name, s in local.secret_specs : name => local.secret_values[name] if s.create }
 
   # Secret each purpose reads, created or existing ("" when none).
   secret_names = {

@@ -84,6 +84,11 @@ variable "image_pull_secrets" {
   type        = list(string)
   default     = []
   description = "Names of existing docker-registry Secrets the pods pull the image with."
+
+  validation {
+    condition     = alltrue([for s in var.image_pull_secrets : can(regex("^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$", s))])
+    error_message = "Each of image_pull_secrets must be a Secret name (a DNS subdomain)."
+  }
 }
 
 variable "storage_mode" {
@@ -112,6 +117,11 @@ variable "embedded_storage_class" {
   type        = string
   default     = ""
   description = "StorageClass of the embedded store's volume; empty: the cluster's default."
+
+  validation {
+    condition     = var.embedded_storage_class == "" || can(regex("^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$", var.embedded_storage_class))
+    error_message = "The embedded_storage_class must be a StorageClass name (a DNS subdomain) or empty."
+  }
 }
 
 variable "api_replicas" {
@@ -382,6 +392,11 @@ variable "s3_region" {
   type        = string
   default     = ""
   description = "Region of the bucket; empty: the SDK's default."
+
+  validation {
+    condition     = can(regex("^[a-z0-9-]{0,32}$", var.s3_region))
+    error_message = "The s3_region must be a region name such as eu-west-1 (lower case letters, digits, '-')."
+  }
 }
 
 variable "s3_endpoint" {
