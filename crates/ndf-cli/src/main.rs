@@ -12,6 +12,7 @@ mod input;
 mod operator;
 mod security;
 mod service;
+mod smoke;
 mod stats;
 
 use std::process::ExitCode;
@@ -63,6 +64,9 @@ enum Command {
     Deploy(deploy::DeployCommand),
     /// Kubernetes: run the NdfCluster operator (blue-green rollouts, autoscaling objects).
     Operator(operator::OperatorArgs),
+    /// Check a running service from outside: a real extraction (and with `--job` a job round
+    /// trip) of a built-in document; exit 0 when it works.
+    Smoke(smoke::SmokeArgs),
     /// Internal: an isolated extraction worker process (started by `ndf serve`).
     #[command(name = "__extract-child", hide = true)]
     ExtractChild,
@@ -202,6 +206,7 @@ fn main() -> ExitCode {
         Command::Openapi => Ok(service::openapi()),
         Command::Deploy(cmd) => deploy::run(cmd),
         Command::Operator(args) => operator::run(&args),
+        Command::Smoke(args) => smoke::run(&args),
         Command::ExtractChild => return ndf_pool::child::run(),
     };
     match result {

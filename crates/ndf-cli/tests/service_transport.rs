@@ -722,66 +722,13 @@ fn http2_limits_are_advertised_and_enforced() {
     }
 }
 
-fn run_ok(cmd: &mut Command) {
-    let out = cmd.stdin(Stdio::null()).output().expect("run");
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// A CA and a certificate for 127.0.0.1 signed by it (`ca.pem`, `server.pem`, `server.key`).
-fn make_certs(openssl: &Path, dir: &Path) {
-    let p = |n: &str| dir.join(n).display().to_string();
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-    ];
-    run_ok(
-        Command::new(openssl)
-            .args(["req", "-x509"])
-            .args(ec)
-            .args(["-days", "2", "-subj", "/CN=ndf transport test CA"])
-            .args(["-keyout", &p("ca.key"), "-out", &p("ca.pem")]),
-    );
-    run_ok(
-        Command::new(openssl)
-            .arg("req")
-            .args(ec)
-            .args(["-subj", "/CN=127.0.0.1"])
-            .args(["-keyout", &p("server.key"), "-out", &p("server.csr")]),
-    );
-    std::fs::write(dir.join("ext.cnf"), "subjectAltName=IP:127.0.0.1\n").unwrap();
-    run_ok(Command::new(openssl).args([
-        "x509",
-        "-req",
-        "-in",
-        &p("server.csr"),
-        "-CA",
-        &p("ca.pem"),
-        "-CAkey",
-        &p("ca.key"),
-        "-CAcreateserial",
-        "-days",
-        "2",
-        "-extfile",
-        &p("ext.cnf"),
-        "-out",
-        &p("server.pem"),
-    ]));
-}
-
 #[test]
 fn refused_tls_handshakes_are_logged_and_counted() {
     let Some(openssl) = tool("openssl") else {
         return;
     };
     let dir = support::scratch("transport_tls_certs");
-    make_certs(&openssl, &dir);
+    support::make_certs(&openssl, &dir);
     let cert = dir.join("server.pem").display().to_string();
     let key = dir.join("server.key").display().to_string();
     let ca_pem = std::fs::read(dir.join("ca.pem")).unwrap();

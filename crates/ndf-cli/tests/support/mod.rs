@@ -740,3 +740,57 @@ pub fn ndf(backend: &Backend, args: &[&str]) -> (bool, String, String) {
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// Runs a command that must succeed.
+pub fn run_ok(cmd: &mut Command) {
+    let out = cmd.stdin(Stdio::null()).output().expect("run");
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A CA and a certificate for 127.0.0.1 signed by it (`ca.pem`, `server.pem`, `server.key`).
+pub fn make_certs(openssl: &Path, dir: &Path) {
+    let p = |n: &str| dir.join(n).display().to_string();
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
+    run_ok(
+        Command::new(openssl)
+            .args(["req", "-x509"])
+            .args(ec)
+            .args(["-days", "2", "-subj", "/CN=ndf test CA"])
+            .args(["-keyout", &p("ca.key"), "-out", &p("ca.pem")]),
+    );
+    run_ok(
+        Command::new(openssl)
+            .arg("req")
+            .args(ec)
+            .args(["-subj", "/CN=127.0.0.1"])
+            .args(["-keyout", &p("server.key"), "-out", &p("server.csr")]),
+    );
+    std::fs::write(dir.join("ext.cnf"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+    run_ok(Command::new(openssl).args([
+        "x509",
+        "-req",
+        "-in",
+        &p("server.csr"),
+        "-CA",
+        &p("ca.pem"),
+        "-CAkey",
+        &p("ca.key"),
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        &p("ext.cnf"),
+        "-out",
+        &p("server.pem"),
+    ]));
+}
