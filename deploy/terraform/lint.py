@@ -37,8 +37,7 @@ CONSTRAINED = re.compile(
     r"^name$|prefix)"
 )
 SECRET_ARG = re.compile(
-    r"(password|passwd|secret|token|private_key|master_key|access_key|api_key|bootstrap_keys|"
-    r"credential)"
+    r"(password|passwd|secret|token|private_key|master_key|access_key|api_key|bootstrap_keys)"
 )
 NAME_LIKE_ARG = re.compile(r"(^existing_|_?[nN]ame$|_arn$|_names$|^description$)")
 SECRET_ATTR = re.compile(
@@ -47,7 +46,8 @@ SECRET_ATTR = re.compile(
     r"(\[[^\]]*\])?\.password\b|kubernetes_secret(_v1)?\.[\w-]+(\[[^\]]*\])?\.data\b|"
     r"private_key_pem)"
 )
-URL_WITH_PASSWORD = re.compile(r"://[^/\s:@\"]+:[^@\s\"]+@")
+# A literal password: user and password not interpolated.
+URL_WITH_PASSWORD = re.compile(r"://[^/\s:@\"${}]+:[^@\s\"${}]+@")
 PINNED = re.compile(r"^\s*(~>\s*\d+\.\d+(\.\d+)?|=?\s*\d+\.\d+\.\d+)\s*$")
 EXACT_SEMVER = re.compile(r"^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$")
 TEST_MARK = re.compile(r"test[-_]only")

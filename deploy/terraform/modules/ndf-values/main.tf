@@ -1,4 +1,4 @@
-# The ndf chart's values (crds, operator, cluster.spec = the NdfCluster spec, tests) and the
+# The ndf chart's values (image, operator, cluster.spec = the NdfCluster spec, tests) and the
 # Secrets to create, from typed variables. No provider: the ndf module hands `values_yaml` to
 # helm_release and creates `secrets` with kubernetes_secret.
 
@@ -19,6 +19,7 @@ module "rules" {
     prometheus_address = var.prometheus_address
     rollout_strategy   = var.rollout_strategy
     has_s3_bucket      = var.s3_bucket != ""
+    s3_ambient         = var.s3_credentials == "ambient"
     # Whether a value was given is not secret; the value is.
     has_postgres_value   = local.given.postgres
     has_postgres_secret  = var.existing_postgres_secret != ""
@@ -39,8 +40,9 @@ module "rules" {
 locals {
   embedded = var.storage_mode == "embedded"
 
-  # Presence of each sensitive value, unmarked so that Secret names and for_each keys (which
-  # Terraform refuses to derive from sensitive values) can depend on it.
+  # Whether each sensitive value was given, unmarked (that a value was given is not secret).
+  # Used by the rules only: a value computed by a resource is unknown at plan time, and the
+  # rules that read it are then checked at apply.
   given = {
     postgres      = nonsensitive(var.postgres_url != "")
     s3_key_id     = nonsensitive(var.s3_access_key_id != "")
@@ -51,15 +53,28 @@ locals {
     test          = nonsensitive(var.test_api_key != "")
   }
 
+  # Which Secrets to create. for_each (in the ndf module) needs this at plan time, so the
+  # required ones follow from the settings alone (their values may come from resources, e.g. a
+  # generated database password); optional ones from whether a value was given, which must then
+  # be known at plan time (a variable, not a resource's attribute).
+  create = {
+    postgres  = !local.embedded && var.existing_postgres_secret == ""
+    s3        = !local.embedded && var.s3_credentials == "secret" && var.existing_s3_secret == ""
+    master    = var.existing_master_key_secret == "" && (!local.embedded || local.given.master)
+    hash      = var.existing_api_key_hash_secret == "" && local.given.hash
+    bootstrap = var.existing_bootstrap_keys_secret == "" && local.given.bootstrap
+    test      = var.existing_test_api_key_secret == "" && local.given.test
+  }
+
   # Every Secret this module can create: whether it does and its data keys (not secret), then
   # its data (secret) apart, so that nothing computed from the first table is sensitive.
   secret_specs = {
-    "${var.name}-postgres"       = { create = local.given.postgres, keys = ["url"] }
-    "${var.name}-s3"             = { create = local.given.s3_key_id, keys = ["accessKeyId", "secretAccessKey"] }
-    "${var.name}-master-key"     = { create = local.given.master, keys = ["masterKey"] }
-    "${var.name}-api-key-hash"   = { create = local.given.hash, keys = ["apiKeySecret"] }
-    "${var.name}-bootstrap-keys" = { create = local.given.bootstrap, keys = ["bootstrapKeys"] }
-    "${var.name}-test-api-key"   = { create = local.given.test, keys = ["apiKey"] }
+    "${var.name}-postgres"       = { create = local.create.postgres, keys = ["url"] }
+    "${var.name}-s3"             = { create = local.create.s3, keys = ["accessKeyId", "secretAccessKey"] }
+    "${var.name}-master-key"     = { create = local.create.master, keys = ["masterKey"] }
+    "${var.name}-api-key-hash"   = { create = local.create.hash, keys = ["apiKeySecret"] }
+    "${var.name}-bootstrap-keys" = { create = local.create.bootstrap, keys = ["bootstrapKeys"] }
+    "${var.name}-test-api-key"   = { create = local.create.test, keys = ["apiKey"] }
   }
   secret_values = {
     "${var.name}-postgres"       = { url = var.postgres_url }
@@ -74,12 +89,12 @@ locals {
 
   # Secret each purpose reads, created or existing ("" when none).
   secret_names = {
-    postgres       = local.given.postgres ? "${var.name}-postgres" : var.existing_postgres_secret
-    s3             = local.given.s3_key_id ? "${var.name}-s3" : var.existing_s3_secret
-    master_key     = local.given.master ? "${var.name}-master-key" : var.existing_master_key_secret
-    api_key_hash   = local.given.hash ? "${var.name}-api-key-hash" : var.existing_api_key_hash_secret
-    bootstrap_keys = local.given.bootstrap ? "${var.name}-bootstrap-keys" : var.existing_bootstrap_keys_secret
-    test_api_key   = local.given.test ? "${var.name}-test-api-key" : var.existing_test_api_key_secret
+    postgres       = local.create.postgres ? "${var.name}-postgres" : var.existing_postgres_secret
+    s3             = local.create.s3 ? "${var.name}-s3" : var.existing_s3_secret
+    master_key     = local.create.master ? "${var.name}-master-key" : var.existing_master_key_secret
+    api_key_hash   = local.create.hash ? "${var.name}-api-key-hash" : var.existing_api_key_hash_secret
+    bootstrap_keys = local.create.bootstrap ? "${var.name}-bootstrap-keys" : var.existing_bootstrap_keys_secret
+    test_api_key   = local.create.test ? "${var.name}-test-api-key" : var.existing_test_api_key_secret
   }
 
   resources = { for role, r in {
@@ -149,12 +164,20 @@ locals {
     observability    = local.observability
   } : k => v if v != null }, var.cluster_spec_overrides)
 
+  # The chart's `image` (operator and test Pod): repository, tag and digest of operator_image.
+  operator_image = var.operator_image == "" ? null : regex("^(?P<repository>.+?)(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?(?:@(?P<digest>sha256:[a-f0-9]{64}))?$", var.operator_image)
+
   values = { for k, v in {
-    crds = { install = var.install_crds }
-    operator = { for k, v in {
-      image     = var.operator_image != "" ? var.operator_image : null
+    image = local.operator_image == null ? null : { for k, v in {
+      repository = local.operator_image.repository
+      tag        = local.operator_image.tag
+      digest     = local.operator_image.digest
+    } : k => v if v != null && v != "" }
+    imagePullSecrets = length(var.image_pull_secrets) > 0 ? [for s in var.image_pull_secrets : { name = s }] : null
+    operator = {
+      enabled   = var.operator_enabled
       resources = local.resources.operator
-    } : k => v if v != null }
+    }
     cluster = { for k, v in {
       enabled = var.cluster_enabled
       spec    = var.cluster_enabled ? local.spec : null

@@ -1,5 +1,5 @@
 output "values" {
-  description = "The chart's values (crds, operator, cluster, tests) as an object. Secret names only, never secret values."
+  description = "The chart's values (image, imagePullSecrets, operator, cluster, tests) as an object. Secret names only, never secret values."
   value       = local.values
 }
 

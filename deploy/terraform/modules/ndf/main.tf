@@ -48,6 +48,9 @@ resource "helm_release" "ndf" {
   repository = local.from_oci ? var.chart_repository : null
   version    = var.chart_version
   values     = [module.values.values_yaml]
+  # Helm installs a chart's CRDs on first install only and never upgrades them: upgrade the
+  # CRD with `ndf deploy crd | kubectl apply --server-side -f -` before a chart upgrade.
+  skip_crds = !var.install_crds
 
   # A failed install or upgrade is rolled back, not left half applied.
   atomic          = true

@@ -5,7 +5,7 @@ module "values" {
   source = "../ndf-values"
 
   name                           = var.name
-  install_crds                   = var.install_crds
+  operator_enabled               = var.operator_enabled
   operator_image                 = var.operator_image
   operator_resources             = var.operator_resources
   cluster_enabled                = var.cluster_enabled
@@ -40,6 +40,7 @@ module "values" {
   s3_prefix                      = var.s3_prefix
   s3_region                      = var.s3_region
   s3_endpoint                    = var.s3_endpoint
+  s3_credentials                 = var.s3_credentials
   s3_access_key_id               = var.s3_access_key_id
   s3_secret_access_key           = var.s3_secret_access_key
   existing_s3_secret             = var.existing_s3_secret

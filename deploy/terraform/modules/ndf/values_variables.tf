@@ -17,16 +17,16 @@ variable "name" {
   }
 }
 
-variable "install_crds" {
+variable "operator_enabled" {
   type        = bool
   default     = true
-  description = "Install the NdfCluster CRD with the chart (chart value `crds.install`)."
+  description = "Run the operator in this release (chart value `operator.enabled`); false: another release or `ndf deploy operator-install` runs it."
 }
 
 variable "operator_image" {
   type        = string
   default     = ""
-  description = "Image of the operator (the same `ndf` image); empty: the chart's default."
+  description = "Image the operator and the `helm test` Pod run (the same `ndf` image; chart value `image`), by tag or digest; empty: the chart's default."
 
   validation {
     condition     = var.operator_image == "" || (can(regex("^([a-z0-9.-]+(:[0-9]+)?/)?[a-z0-9]+([._-]+[a-z0-9]+)*(/[a-z0-9]+([._-]+[a-z0-9]+)*)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?$", var.operator_image)) && can(regex("(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|@sha256:[a-f0-9]{64})$", var.operator_image)) && !can(regex(":latest$", var.operator_image)))
@@ -413,11 +413,22 @@ variable "s3_endpoint" {
   }
 }
 
+variable "s3_credentials" {
+  type        = string
+  default     = "secret"
+  description = "secret: an access key in a Secret (s3_access_key_id and s3_secret_access_key, or existing_s3_secret); ambient: the pods' own identity (e.g. EKS Pod Identity), no Secret."
+
+  validation {
+    condition     = contains(["secret", "ambient"], var.s3_credentials)
+    error_message = "The s3_credentials must be secret or ambient."
+  }
+}
+
 variable "s3_access_key_id" {
   type        = string
   default     = ""
   sensitive   = true
-  description = "S3 access key id (with s3_secret_access_key); stored in the Secret <name>-s3. Empty with no existing_s3_secret: the pods' ambient credentials (e.g. EKS Pod Identity)."
+  description = "S3 access key id (with s3_secret_access_key; s3_credentials = secret); stored in the Secret <name>-s3."
 }
 
 variable "s3_secret_access_key" {

@@ -19,6 +19,12 @@ variable "create_namespace" {
   description = "Create the namespace (labelled for the restricted Pod Security Standard); false: it exists."
 }
 
+variable "install_crds" {
+  type        = bool
+  default     = true
+  description = "Install the chart's NdfCluster CRD (from its crds/ folder); false: it is managed elsewhere (`ndf deploy crd`)."
+}
+
 variable "chart_path" {
   type        = string
   default     = ""

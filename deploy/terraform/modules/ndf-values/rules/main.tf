@@ -25,6 +25,7 @@ variable "settings" {
     has_postgres_value   = bool
     has_postgres_secret  = bool
     has_s3_bucket        = bool
+    s3_ambient           = bool
     has_s3_key_id        = bool
     has_s3_secret_key    = bool
     has_s3_secret        = bool
@@ -87,6 +88,16 @@ variable "settings" {
   validation {
     condition     = var.settings.has_s3_key_id == var.settings.has_s3_secret_key
     error_message = "Set both s3_access_key_id and s3_secret_access_key, or neither."
+  }
+
+  validation {
+    condition     = var.settings.embedded || var.settings.s3_ambient || var.settings.has_s3_key_id || var.settings.has_s3_secret
+    error_message = "Scale-out storage needs S3 credentials: set s3_access_key_id and s3_secret_access_key, or existing_s3_secret, or s3_credentials = \"ambient\"."
+  }
+
+  validation {
+    condition     = !var.settings.s3_ambient || !(var.settings.has_s3_key_id || var.settings.has_s3_secret)
+    error_message = "With s3_credentials = \"ambient\" the pods use their own identity: remove the S3 access key and existing_s3_secret."
   }
 
   validation {

@@ -47,7 +47,7 @@ resource "test_assertions" "embedded" {
   equal "top_level" {
     description = "the chart's top-level keys; no tests key without a test API key"
     got         = sort(keys(module.values.values))
-    want        = tolist(["cluster", "crds", "operator"])
+    want        = tolist(["cluster", "operator"])
   }
 
   check "yaml" {

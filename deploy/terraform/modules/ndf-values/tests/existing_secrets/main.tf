@@ -1,5 +1,5 @@
 # `terraform test`: scale-out from existing Secrets (nothing created), ambient S3 credentials,
-# the operator and CRDs only on request, spec overrides.
+# no operator in this release, spec overrides.
 terraform {
   required_providers {
     test = {
@@ -13,11 +13,12 @@ module "values" {
 
   image                          = "registry.example.com/ndf:0.1.0"
   operator_image                 = "registry.example.com/ndf:0.1.0"
-  install_crds                   = false
+  operator_enabled               = false
   storage_mode                   = "scale-out"
   api_replicas                   = 2
   existing_postgres_secret       = "ndf-postgres"
   s3_bucket                      = "ndf-documents"
+  s3_credentials                 = "ambient"
   existing_master_key_secret     = "ndf-keys"
   existing_api_key_hash_secret   = "ndf-keys"
   existing_bootstrap_keys_secret = "ndf-keys"
@@ -53,10 +54,10 @@ resource "test_assertions" "existing" {
     }
   }
 
-  equal "crds_and_operator" {
-    description = "CRDs off, operator image set"
-    got         = [module.values.values.crds.install, module.values.values.operator.image]
-    want        = [false, "registry.example.com/ndf:0.1.0"]
+  equal "operator" {
+    description = "operator off; its image split into the chart's repository and tag"
+    got         = [module.values.values.operator.enabled, module.values.values.image]
+    want        = [false, { repository = "registry.example.com/ndf", tag = "0.1.0" }]
   }
 
   equal "override" {

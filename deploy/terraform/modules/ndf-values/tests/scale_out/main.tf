@@ -12,6 +12,7 @@ module "values" {
   source = "../.."
 
   name                = "docs"
+  operator_image      = "registry.example.com/ndf@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
   image               = "registry.example.com/ndf:0.1.0@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
   storage_mode        = "scale-out"
   api_replicas        = 3
@@ -85,6 +86,12 @@ resource "test_assertions" "scale_out" {
       "docs-bootstrap-keys" = ["bootstrapKeys"]
       "docs-test-api-key"   = ["apiKey"]
     }
+  }
+
+  equal "operator_image" {
+    description = "an image by digest only"
+    got         = module.values.values.image
+    want        = { repository = "registry.example.com/ndf", digest = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef" }
   }
 
   equal "tests" {

@@ -1,0 +1,27 @@
+# One customer-managed key for what ndf keeps at rest on AWS: the bucket, the database and its
+# Performance Insights, the database password in Secrets Manager. Rotated yearly by KMS.
+data "aws_iam_policy_document" "kms" {
+  # The account administers the key through IAM (the AWS default key policy).
+  statement {
+    sid       = "AccountAdministers"
+    actions   = ["kms:*"]
+    resources = ["*"]
+
+    principals {
+      type        = "AWS"
+      identifiers = ["arn:${data.aws_partition.current.partition}:iam::${data.aws_caller_identity.current.account_id}:root"]
+    }
+  }
+}
+
+resource "aws_kms_key" "ndf" {
+  description             = "${var.name}: S3 objects, RDS storage and Performance Insights, Secrets Manager"
+  enable_key_rotation     = true
+  deletion_window_in_days = 30
+  policy                  = data.aws_iam_policy_document.kms.json
+}
+
+resource "aws_kms_alias" "ndf" {
+  name          = "alias/${var.name}"
+  target_key_id = aws_kms_key.ndf.key_id
+}
