@@ -93,6 +93,22 @@ def crate_components(edges, root_dir):
     return components
 
 
+def os_release():
+    """(namespace, codename) of the build machine's distribution, for the packages' purls:
+    `pkg:deb/debian/…?distro=bookworm` on Debian 12, `pkg:deb/ubuntu/…?distro=noble` on a CI
+    runner's Ubuntu, so that scanners match each package against its own distribution's
+    advisories."""
+    fields = {}
+    for line in Path("/etc/os-release").read_text().splitlines():
+        key, sep, value = line.partition("=")
+        if sep:
+            fields[key] = value.strip().strip('"')
+    namespace = fields.get("ID", "").lower()
+    if not re.fullmatch(r"[a-z0-9.+-]+", namespace):
+        sys.exit("sbom: /etc/os-release names no distribution (ID)")
+    return namespace, fields.get("VERSION_CODENAME", "")
+
+
 def deb_components(files, generated):
     """Debian packages owning the given files (dpkg -S), as components. `generated` holds
     PATH=PACKAGE pairs for files made by a package's scripts, which dpkg lists under no
@@ -111,10 +127,12 @@ def deb_components(files, generated):
                 break
         else:
             sys.exit(f"sbom: no Debian package owns {f}")
+    namespace, codename = os_release()
+    distro = f"&distro={codename}" if codename else ""
     comps = []
     for pkg in sorted(owners):
         version, arch = run("dpkg-query", "-W", "-f", "${Version} ${Architecture}", pkg).split()
-        purl = f"pkg:deb/debian/{pkg}@{version}?arch={arch}"
+        purl = f"pkg:deb/{namespace}/{pkg}@{version}?arch={arch}{distro}"
         comps.append({"type": "library" if pkg != "ca-certificates" else "data",
                       "bom-ref": purl, "name": pkg, "version": version, "purl": purl,
                       "properties": [{"name": "ndf:image-path", "value": p}
