@@ -350,7 +350,7 @@ variable "postgres_url" {
   type        = string
   default     = ""
   sensitive   = true
-  description = "PostgreSQL URL (postgres://user:password@host:5432/db?sslmode=require); stored in the Secret <name>-postgres."
+  description = "PostgreSQL connection URL (postgres:// with user, password, host, port, database and sslmode=require); stored in the Secret <name>-postgres."
 
   validation {
     condition     = var.postgres_url == "" || can(regex("^postgres(ql)?://", var.postgres_url))

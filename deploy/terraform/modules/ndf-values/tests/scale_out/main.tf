@@ -20,17 +20,19 @@ module "values" {
   autoscaling_enabled = true
   prometheus_address  = "http://prometheus-operated.monitoring.svc:9090"
   rollout_strategy    = "BlueGreen"
-  postgres_url        = "postgres://ndf:test-only@db.internal:5432/ndf?sslmode=require"
-  s3_bucket           = "ndf-documents"
-  s3_prefix           = "prod"
-  s3_region           = "eu-west-1"
-  s3_access_key_id    = "test-only-key-id"
-  #checkov:skip=CKV_SECRET_6:a made-up value for the test, not a credential
+  #checkov:skip=CKV_SECRET_4:a made-up URL for the test; its password is the marker test-only
+  postgres_url     = "postgres://ndf:test-only@db.internal:5432/ndf?sslmode=require"
+  s3_bucket        = "ndf-documents"
+  s3_prefix        = "prod"
+  s3_region        = "eu-west-1"
+  s3_access_key_id = "test-only-key-id"
+  #checkov:skip=CKV_SECRET_6:a made-up value for the test (marker test-only), not a credential
   s3_secret_access_key = "test-only-secret-access-key"
   master_key           = "test-only-master-key"
-  api_key_hash_secret  = "test-only-hash-secret-0123456789abcdef"
-  bootstrap_keys       = "acme admin bootstrap ndfk_test_only_not_a_key"
-  test_api_key         = "ndfk_test_only_not_a_key"
+  #checkov:skip=CKV_SECRET_6:a made-up value for the test (marker test-only), not a credential
+  api_key_hash_secret = "test-only-hash-secret-0123456789abcdef"
+  bootstrap_keys      = "acme admin bootstrap ndfk_test_only_not_a_key"
+  test_api_key        = "ndfk_test_only_not_a_key"
 }
 
 resource "test_assertions" "scale_out" {
