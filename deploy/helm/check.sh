@@ -16,7 +16,9 @@
 # 2. `ndf deploy crd` = the chart's CRD; `ndf deploy render` of each profile's NdfCluster (what
 #    the operator will create from it: KEDA ScaledObject for autoscaling, GPU requests, …), with
 #    no Secret, no secret in a ConfigMap, and each Secret the spec names used via secretKeyRef
-#    or a secret volume.
+#    or a secret volume; the `helm test` Pod's URL, Service and NetworkPolicy reach the API the
+#    operator builds, and its exact command (`ndf smoke … --job`) passes against a real
+#    `ndf serve` on loopback with the keys file its Secret would hold (and fails with a wrong key).
 # 3. Every rendered object (chart, CRD, the operator's objects) validated by
 #    deploy/kubernetes/check_objects.py: kubernetes-validate --strict at the oldest and newest
 #    supported Kubernetes, NdfClusters against the CRD schema, KEDA and prometheus-operator kinds
@@ -171,9 +173,14 @@ EOF
         || fail "ndf deploy render of the $name profile's NdfCluster failed"
     operator_objects+=("$work/operator/$name.yaml")
     "$py" "$here/check_built.py" "$name" "$work/clusters/$name.yaml" "$work/operator/$name.yaml" \
+        "$rendered" \
         || fail "$name: the operator's objects for this profile are not as the profile says"
 done
 [ "${#clusters[@]}" -ge 4 ] || fail "expected an NdfCluster in each of the 4 profiles, found ${#clusters[@]}"
+
+log "helm test: the test Pod's command against a real ndf serve (loopback, embedded profile)"
+"$py" "$here/run_test_pod.py" "$ndf" "$out/embedded.yaml" "$work/helm-test" \
+    || fail "the helm test Pod's command does not pass against a real ndf serve"
 
 # ---------------------------------------------------------------- 3. validate
 

@@ -2,13 +2,15 @@
 """What the operator builds from a profile's NdfCluster (`ndf deploy render`), checked against
 what the profile promises. Run by deploy/helm/check.sh:
 
-    check_built.py PROFILE NDFCLUSTER.yaml OPERATOR-OBJECTS.yaml
+    check_built.py PROFILE NDFCLUSTER.yaml OPERATOR-OBJECTS.yaml CHART-RENDERING.yaml
 
 Every profile: no Secret object; no ConfigMap carrying secret material (connection URLs,
 private keys, key names of the Secrets); every Secret the spec names is used by a pod through a
 secretKeyRef or a secret volume. Then per profile: embedded (one API replica on a PVC, no
 workers), scale-out (API and workers, no PVC), autoscaling (a KEDA ScaledObject on the workers
-and an HPA on the API), gpu (GPU requests on the workers only).
+and an HPA on the API), gpu (GPU requests on the workers only). And the chart's `helm test` Pod
+reaches what the operator builds: its URL names the active Service and its port, and its own
+NetworkPolicy's egress selects the API pods on their container port.
 Exit status: 0 as promised; 1 otherwise.
 """
 
@@ -58,8 +60,42 @@ def used_secrets(objs):
     return names
 
 
+def smoke_test_reaches_api(chart, kinds, api):
+    pods = [o for o in chart if o["kind"] == "Pod"]
+    policies = [o for o in chart if o["kind"] == "NetworkPolicy"
+                and (o["metadata"].get("annotations") or {}).get("helm.sh/hook") == "test"]
+    if len(pods) != 1 or len(policies) != 1 or len(api) != 1:
+        return [f"want one test Pod, one test NetworkPolicy, one API Deployment; got "
+                f"{len(pods)}, {len(policies)}, {len(api)}"]
+    args = pods[0]["spec"]["containers"][0]["args"]
+    url = args[args.index("--url") + 1]
+    m = re.match(r"^(https?)://([^.]+)\.([^.]+)\.svc:(\d+)$", url)
+    if not m:
+        return [f"test URL {url!r} is not http(s)://SERVICE.NAMESPACE.svc:PORT"]
+    service = next((s for s in kinds.get("Service", []) if s["metadata"]["name"] == m[2]), None)
+    if service is None or m[3] != service["metadata"].get("namespace", m[3]):
+        return [f"test URL {url}: no Service {m[2]} in namespace {m[3]} among the operator's"]
+    errors = []
+    if int(m[4]) not in [p["port"] for p in service["spec"]["ports"]]:
+        errors.append(f"test URL port {m[4]} is not a port of Service {m[2]}")
+    template = api[0]["spec"]["template"]
+    labels = template["metadata"]["labels"]
+    if not set(service["spec"]["selector"].items()) <= set(labels.items()):
+        errors.append(f"Service {m[2]} does not select the API pods")
+    ports = {p["containerPort"] for c in template["spec"]["containers"] for p in c.get("ports", [])}
+    for rule in policies[0]["spec"]["egress"]:
+        for peer in rule.get("to") or []:
+            want = peer["podSelector"]["matchLabels"]
+            if not set(want.items()) <= set(labels.items()):
+                errors.append(f"the test NetworkPolicy selects {want}, not the API pods")
+            if not {p["port"] for p in rule["ports"]} <= ports:
+                errors.append("the test NetworkPolicy's port is not the API container's")
+    return errors
+
+
 def main():
-    profile, cluster_file, built_file = sys.argv[1:4]
+    profile, cluster_file, built_file, chart_file = sys.argv[1:5]
+    chart = [d for d in yaml.safe_load_all(open(chart_file, encoding="utf-8")) if d]
     (cluster,) = [d for d in yaml.safe_load_all(open(cluster_file, encoding="utf-8")) if d]
     objs = [d for d in yaml.safe_load_all(open(built_file, encoding="utf-8")) if d]
     spec = cluster["spec"]
@@ -108,13 +144,15 @@ def main():
             errors.append(f"gpu: want GPU requests on the workers only, got {gpu_users}")
     elif gpu_users:
         errors.append(f"{profile}: GPU requests without gpu.enabled")
+    errors += smoke_test_reaches_api(chart, kinds, api)
     for e in errors:
         print(f"   FAIL {profile}: {e}", file=sys.stderr)
     if errors:
         sys.exit(1)
     summary = ", ".join(f"{len(v)} {k}" for k, v in sorted(kinds.items()))
     print(f"   ok   {profile}: the operator builds {summary}; no secret in them, "
-          f"{len(named_secrets(spec))} Secrets used by reference")
+          f"{len(named_secrets(spec))} Secrets used by reference; the helm test reaches its API "
+          f"(URL, Service, NetworkPolicy)")
 
 
 if __name__ == "__main__":
