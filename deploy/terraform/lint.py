@@ -277,36 +277,58 @@ def lint(root):
 # ---------------------------------------------------------------- self-test
 
 GOOD_VERSIONS = 'terraform {\n  required_version = "~> 1.0"\n}\n'
-PLANTED = {
-    "variable-typed": {"modules/m/main.tf": GOOD_VERSIONS + 'variable "x" {\n  default = true\n}\n'},
-    "variable-validated": {"modules/m/main.tf": GOOD_VERSIONS
-                           + 'variable "api_replicas" {\n  type        = number\n  description = "d"\n}\n'},
-    "output-sensitive": {"modules/m/main.tf": GOOD_VERSIONS
-                         + 'variable "pw" {\n  type        = string\n  description = "d"\n  sensitive   = true\n}\n'
-                         + 'locals {\n  url = "postgres://u:${var.pw}@h/db"\n}\n'
-                         + 'output "url" {\n  description = "d"\n  value       = local.url\n}\n'},
-    "providers-pinned": {"modules/m/main.tf": 'terraform {\n  required_providers {\n    aws = {\n'
-                         '      source  = "hashicorp/aws"\n      version = ">= 5.0"\n    }\n  }\n}\n'},
-    "chart-pinned": {"modules/m/main.tf": GOOD_VERSIONS
-                     + 'resource "helm_release" "r" {\n  name  = "r"\n  chart = "./c"\n}\n'},
-    "no-hardcoded-secret": {"examples/e/main.tf": GOOD_VERSIONS
-                            + 'module "m" {\n  source     = "../m"\n  master_key = "abcd1234"\n}\n'},
-    "no-provider-block": {"modules/m/main.tf": GOOD_VERSIONS + 'provider "aws" {\n  region = "eu-west-1"\n}\n'},
-}
+# (rule, files): each must make lint report that rule.
+SENSITIVE_OUT_MODULE = {"modules/inner/main.tf": GOOD_VERSIONS
+                        + 'output "data" {\n  description = "d"\n  value       = "x"\n  sensitive   = true\n}\n'}
+PLANTED = [
+    ("variable-typed", {"modules/m/main.tf": GOOD_VERSIONS + 'variable "x" {\n  default = true\n}\n'}),
+    ("variable-validated", {"modules/m/main.tf": GOOD_VERSIONS
+                            + 'variable "api_replicas" {\n  type        = number\n  description = "d"\n}\n'}),
+    ("variable-validated", {"modules/m/main.tf": GOOD_VERSIONS
+                            + 'variable "image" {\n  type        = string\n  description = "d"\n}\n'}),
+    ("output-sensitive", {"modules/m/main.tf": GOOD_VERSIONS
+                          + 'variable "pw" {\n  type        = string\n  description = "d"\n  sensitive   = true\n}\n'
+                          + 'locals {\n  url = "postgres://u:${var.pw}@h/db"\n}\n'
+                          + 'output "url" {\n  description = "d"\n  value       = local.url\n}\n'}),
+    ("output-sensitive", {**SENSITIVE_OUT_MODULE, "examples/e/main.tf": GOOD_VERSIONS
+                          + 'module "m" {\n  source = "../../modules/inner"\n}\n'
+                          + 'output "o" {\n  description = "d"\n  value       = module.m.data\n}\n'}),
+    ("output-sensitive", {"examples/e/main.tf": GOOD_VERSIONS
+                          + 'output "o" {\n  description = "d"\n  value       = random_password.p.result\n}\n'}),
+    ("providers-pinned", {"modules/m/main.tf": 'terraform {\n  required_version = "~> 1.0"\n\n'
+                          '  required_providers {\n    aws = {\n'
+                          '      source  = "hashicorp/aws"\n      version = ">= 5.0"\n    }\n  }\n}\n'}),
+    ("providers-pinned", {"modules/m/main.tf": 'variable "x" {\n  type        = bool\n  description = "d"\n}\n'}),
+    ("providers-pinned", {"modules/m/main.tf": GOOD_VERSIONS
+                          + 'resource "aws_s3_bucket" "b" {\n  bucket = "b"\n}\n'}),
+    ("chart-pinned", {"modules/m/main.tf": GOOD_VERSIONS
+                      + 'resource "helm_release" "r" {\n  name  = "r"\n  chart = "./c"\n}\n'}),
+    ("chart-pinned", {"modules/m/main.tf": GOOD_VERSIONS
+                      + 'resource "helm_release" "r" {\n  name    = "r"\n  chart   = "./c"\n  version = "~> 0.1"\n}\n'}),
+    ("no-hardcoded-secret", {"examples/e/main.tf": GOOD_VERSIONS
+                             + 'module "m" {\n  source     = "../m"\n  master_key = "abcd1234"\n}\n'}),
+    ("no-hardcoded-secret", {"examples/e/main.tf": GOOD_VERSIONS
+                             + 'module "m" {\n  source = "../m"\n  url    = "postgres://ndf:hunter2@db/ndf"\n}\n'}),
+    ("no-hardcoded-secret", {"modules/m/main.tf": GOOD_VERSIONS
+                             + 'variable "token" {\n  type        = string\n  description = "d"\n'
+                             + '  sensitive   = true\n  default     = "abc"\n}\n'}),
+    ("no-provider-block", {"modules/m/main.tf": GOOD_VERSIONS + 'provider "aws" {\n  region = "eu-west-1"\n}\n'}),
+]
 
 
 def self_test():
     failed = []
-    for rule, files in PLANTED.items():
+    for rule, files in PLANTED:
         with tempfile.TemporaryDirectory() as d:
             for rel, content in files.items():
                 p = pathlib.Path(d, rel)
                 p.parent.mkdir(parents=True, exist_ok=True)
                 p.write_text(content)
             found = lint(pathlib.Path(d))
-        if not any(e.startswith(rule + " ") for e in found):
+        hits = [e for e in found if e.startswith(rule + " ")]
+        if not hits:
             failed.append(rule)
-        print(f"   self-check: {rule}: {'caught' if rule not in failed else 'MISSED'} the planted violation")
+        print(f"   self-check: {rule}: " + (f"caught: {hits[0].split(': ', 1)[1]}" if hits else "MISSED"))
     # values-sync: the real modules with one variable added to ndf-values and not to ndf.
     with tempfile.TemporaryDirectory() as d:
         for rel in ("modules/ndf-values/variables.tf", "modules/ndf/values_variables.tf", "modules/ndf/values.tf"):
