@@ -124,3 +124,45 @@ resource "aws_iam_access_key" "ndf" {
 
   user = aws_iam_user.ndf[0].name
 }
+
+# The operator's egress NetworkPolicy allows DNS, PostgreSQL, S3 (443) and OTLP only; the EKS Pod
+# Identity Agent answers credential requests on the node's link-local address, port 80.
+# NetworkPolicies add up: this one opens exactly that for ndf's pods.
+resource "kubernetes_network_policy_v1" "pod_identity" {
+  count = var.s3_credentials == "pod-identity" ? 1 : 0
+
+  metadata {
+    name      = "${var.name}-eks-pod-identity"
+    namespace = var.namespace
+  }
+
+  spec {
+    pod_selector {
+      match_labels = {
+        "app.kubernetes.io/name"     = "ndf"
+        "app.kubernetes.io/instance" = var.name
+      }
+    }
+
+    policy_types = ["Egress"]
+
+    egress {
+      to {
+        ip_block {
+          cidr = "169.254.170.23/32"
+        }
+      }
+      to {
+        ip_block {
+          cidr = "fd00:ec2::23/128"
+        }
+      }
+      ports {
+        port     = "80"
+        protocol = "TCP"
+      }
+    }
+  }
+
+  depends_on = [module.ndf]
+}
