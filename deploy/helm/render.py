@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Renders the ndf chart with Helm's own Go library (helm-python-sdk: Helm v4), offline.
 
-    render.py [--chart DIR] [--values FILE]... [--set-json PATH=JSON]... [--name NAME]
+    render.py [--chart DIR] [--values FILE...]... [--set-json PATH=JSON...]... [--name NAME]
               [--namespace NS] [--include-crds] [--no-tests]
 
 Prints the rendered manifest (`# Source:` headers, templates in path order, like `helm template`)
@@ -86,8 +86,8 @@ def split_docs(text):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--chart", default=CHART)
-    ap.add_argument("--values", "-f", action="append", default=[], metavar="FILE")
-    ap.add_argument("--set-json", action="append", default=[], metavar="PATH=JSON")
+    ap.add_argument("--values", "-f", action="extend", nargs="+", default=[], metavar="FILE")
+    ap.add_argument("--set-json", action="extend", nargs="+", default=[], metavar="PATH=JSON")
     ap.add_argument("--name", default=NAME)
     ap.add_argument("--namespace", default=NAMESPACE)
     ap.add_argument("--include-crds", action="store_true")
