@@ -20,6 +20,7 @@ Rules (ids as printed):
                       test-only / test_only)
   no-provider-block   reusable modules (under modules/, tests aside) configure no provider
   values-sync         modules/ndf declares and passes through every ndf-values variable unchanged
+  readme-documents    README.md names every variable and output of the modules and examples
 """
 
 import pathlib
@@ -263,6 +264,20 @@ def lint_sync(root, errors):
             errors.append(f"values-sync {rel}: differs from modules/ndf-values (run lint.py --sync)")
 
 
+def lint_readme(root, modules, errors):
+    readme = root / "README.md"
+    if not readme.exists():
+        return
+    text = readme.read_text()
+    for mod in modules.values():
+        if mod.test or not (mod.rel.startswith("modules/") or mod.rel.startswith("examples/")):
+            continue
+        for kind in ("variable", "output"):
+            for f, name, _ in mod.named(kind):
+                if f"`{name}`" not in text:
+                    errors.append(f"readme-documents {mod.rel}/{f}: {kind} {name} is not in README.md")
+
+
 def lint(root):
     root = root.resolve()
     dirs = sorted({p.parent for p in root.rglob("*.tf") if ".terraform" not in p.parts})
@@ -271,6 +286,7 @@ def lint(root):
     for mod in modules.values():
         lint_module(mod, modules, errors)
     lint_sync(root, errors)
+    lint_readme(root, modules, errors)
     return errors
 
 
@@ -313,6 +329,9 @@ PLANTED = [
                              + 'variable "token" {\n  type        = string\n  description = "d"\n'
                              + '  sensitive   = true\n  default     = "abc"\n}\n'}),
     ("no-provider-block", {"modules/m/main.tf": GOOD_VERSIONS + 'provider "aws" {\n  region = "eu-west-1"\n}\n'}),
+    ("readme-documents", {"README.md": "| `x` | bool |\n", "modules/m/main.tf": GOOD_VERSIONS
+                          + 'variable "x" {\n  type        = bool\n  description = "d"\n}\n'
+                          + 'variable "y" {\n  type        = bool\n  description = "d"\n}\n'}),
 ]
 
 
