@@ -434,6 +434,8 @@ GOOD = [
       "cluster": {"enabled": True, "spec": spec(security={"tls": {"secretName": "tls"},
                                                             "bootstrapKeysSecret": {"name": "k", "key": "keys"}})}}),
     ("a 40-character name", {"cluster": {"enabled": True, "name": "n" * 40, "spec": spec()}}),
+    ("an NdfCluster deleted with the release",
+     {"cluster": {"enabled": True, "keepOnUninstall": False, "spec": spec()}}),
 ]
 
 

@@ -112,6 +112,8 @@ def values_schema(crd):
                        "characters.", maxLength=40, pattern="^([a-z0-9]([-a-z0-9]*[a-z0-9])?)?$"),
         "labels": string_map("Labels of the NdfCluster object."),
         "annotations": string_map("Annotations of the NdfCluster object (e.g. ndf.dev/promote)."),
+        "keepOnUninstall": {"type": "boolean", "description": "helm.sh/resource-policy: keep "
+                            "on the NdfCluster: `helm uninstall` leaves it, its pods and its data."},
         "spec": spec,
     }, description=f"An {crd['spec']['names']['kind']} ({crd['spec']['group']}/"
                    f"{version['name']}) from values.")
