@@ -74,10 +74,12 @@ def main():
     keys = os.path.join(work, "keys")
     # ndf refuses NDF_* variables it does not know (NDF_BIN of the caller, among others).
     env = {k: v for k, v in os.environ.items() if not k.startswith("NDF_")}
+    # As the profiles say: the test's key first, then an admin key (the test reads line one).
     with open(keys, "w", encoding="utf-8") as f:
-        subprocess.run([ndf, "keys", "generate", "--tenant", "helm", "--name", "smoke",
-                        "--scope", "extract", "--scope", "jobs:write", "--scope", "jobs:read"],
-                       stdout=f, check=True, env=env)
+        for scopes in (["extract", "jobs:write", "jobs:read"], ["admin"]):
+            subprocess.run([ndf, "keys", "generate", "--tenant", "helm", "--name", scopes[0]]
+                           + [a for s in scopes for a in ("--scope", s)],
+                           stdout=f, check=True, env=env)
     wrong = os.path.join(work, "wrong-key")
     with open(wrong, "w", encoding="utf-8") as f:
         f.write("helm extract smoke ndf_not-a-key\n")
