@@ -15,7 +15,8 @@ inside its venv:
    the chart without values.schema.json);
 6. every profile (and the defaults): lint --strict at the oldest and newest supported
    Kubernetes, render, compare with snapshots/<profile>.yaml (--update rewrites them), write the
-   rendering to DIR/<profile>.yaml (CRD included once, DIR/crd.yaml) for the validators;
+   rendering to DIR/<profile>.yaml (CRD included once, DIR/crd.yaml) for the validators; the
+   packaged chart (`helm package`) renders every profile the same;
 7. the operator objects are the committed `ndf deploy operator-install` ones: the same RBAC
    rules, container and pod hardening, args, env, ports, probes, volumes, strategy, policy;
 8. values logic: a table of bad values refused with the expected message, good ones rendered;
@@ -334,6 +335,23 @@ def lint_and_render(out, update):
     return rendered
 
 
+def package(rendered, out):
+    """The packaged chart (what a release pushes) holds everything: the same renderings."""
+    archive = helm.package(CHART, destination=out)
+    for name, path in profiles():
+        values = render.user_values([path] if path else [])
+        if render.render(values, chart=archive, name=RELEASE, namespace=NAMESPACE) != rendered.get(name):
+            fail(f"{name}: the packaged chart {os.path.basename(archive)} renders differently")
+            return
+    with helm.Chart.load(archive) as c:
+        crds = len(c.crds)
+    os.remove(archive)
+    if crds != 1:
+        fail(f"the packaged chart holds {crds} CRDs, want 1")
+        return
+    ok(f"{os.path.basename(archive)}: every profile renders as from the directory; CRD included")
+
+
 # ------------------------------------------------------------------ 7. operator drift
 
 def operator_drift(default_text):
@@ -504,6 +522,8 @@ def main():
         cel_mirrors(crd, work)
     print("== profiles: lint --strict, render, golden snapshots")
     rendered = lint_and_render(args.out, args.update)
+    print("== helm package: the archive renders as the directory does")
+    package(rendered, args.out)
     print("== operator objects against ndf deploy operator-install")
     if "default" in rendered:
         operator_drift(rendered["default"])
