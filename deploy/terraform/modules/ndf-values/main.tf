@@ -41,8 +41,8 @@ locals {
   embedded = var.storage_mode == "embedded"
 
   # Whether each sensitive value was given, unmarked (that a value was given is not secret).
-  # Used by the rules only: a value computed by a resource is unknown at plan time, and the
-  # rules that read it are then checked at apply.
+  # For the rules and the optional Secrets below. A value computed by a resource is unknown at
+  # plan time: Terraform does not check a rule that reads it then.
   given = {
     postgres      = nonsensitive(var.postgres_url != "")
     s3_key_id     = nonsensitive(var.s3_access_key_id != "")
