@@ -249,6 +249,17 @@ trivy_cmd=("$trivy" config --skip-check-update --cache-dir "$cache/trivy" --exit
 log "trivy config $("$trivy" --version | sed -n 's/^Version: //p')"
 expect_rc 1 "trivy config on a planted privileged Deployment" "${trivy_cmd[@]}" --quiet "$planted"
 echo "   self-check: trivy config reports the planted problem"
+# The accepted ClusterRole findings are scoped to the chart's files: the same role anywhere else
+# under deploy/ is still reported.
+mkdir -p "$work/scoped/deploy/helm/elsewhere"
+"$py" - "$out/default.yaml" "$work/scoped/deploy/helm/elsewhere/role.yaml" << 'EOF'
+import sys, yaml
+roles = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d and d["kind"] == "ClusterRole"]
+yaml.safe_dump_all(roles, open(sys.argv[2], "w"))
+EOF
+expect_rc 1 "trivy config on the chart's ClusterRole outside the accepted paths" \
+    "${trivy_cmd[@]}" --quiet "$work/scoped/deploy"
+echo "   self-check: the accepted findings are scoped (the same ClusterRole elsewhere is reported)"
 for v in "${versions[@]}"; do
     # --helm-kube-version: the chart's kubeVersion refuses trivy's default (1.20).
     "${trivy_cmd[@]}" --helm-kube-version "$v" --format json --output "$work/trivy.json" \
