@@ -160,8 +160,15 @@ step_iac() {
     fi
     # Accepted findings are scoped to the file they concern (.trivyignore.yaml, each with its
     # reason), so the same finding anywhere else still fails.
+    # trivy renders the Helm chart it finds under deploy/helm itself; at its default Kubernetes
+    # version (1.20) the chart's kubeVersion refuses to render, which --quiet would hide: render
+    # at the oldest version the operator supports (deploy/helm/check.sh renders at both ends).
+    local kube_min
+    kube_min=$(sed -nE 's/^pub const MIN_KUBERNETES_MINOR: u32 = ([0-9]+);.*/1.\1.0/p' \
+        crates/ndf-operator/src/lib.rs)
+    [ -n "$kube_min" ] || { echo "MIN_KUBERNETES_MINOR not found in crates/ndf-operator/src/lib.rs" >&2; exit 1; }
     local trivy_cmd=("$trivy" config --skip-check-update --cache-dir "$cache/trivy" --exit-code 1
-        --quiet --ignorefile "$repo/.trivyignore.yaml")
+        --quiet --ignorefile "$repo/.trivyignore.yaml" --helm-kube-version "$kube_min")
     local checkov_cmd=("$venvs/checkov/bin/checkov" --skip-download --quiet --compact)
 
     # A planted root container with a floating tag.
