@@ -7,7 +7,8 @@
 # clippy with warnings as errors, the Prometheus rules / Alertmanager / dashboard checks, every
 # workspace test (unit, property, hostile-input, corpus, snapshot, schema, CLI, service,
 # operator), the container image built from the release binary and run for real, every
-# Kubernetes object the operator builds validated offline, a build of the fuzz targets, the
+# Kubernetes object the operator builds validated offline, the Helm chart, the Terraform module
+# and the CI/CD workflows checked with their real tools, a build of the fuzz targets, the
 # scans and cargo-deny.
 #
 # Every test runs or fails: the inputs from outside the repository (the dev corpus
@@ -96,6 +97,26 @@ bash scripts/check-no-test-hooks.sh --release
 # resources against their schemas (deploy/kubernetes/check.sh).
 log "Kubernetes objects: kubernetes-validate, CRD schemas"
 NDF_BIN=target/release/ndf bash deploy/kubernetes/check.sh
+
+# The Helm chart (deploy/helm/check.sh): CRD and values-schema drift, every CEL rule mirrored,
+# every profile rendered with Helm's own library (helm-python-sdk) and linted strictly at the
+# oldest and newest supported Kubernetes, golden snapshots, the values logic (bad values
+# refused), kubernetes-validate --strict, checkov and trivy over the rendered output, and the
+# `helm test` Pod's command run against a real `ndf serve`.
+log "Helm chart: render, lint, validate, scan every profile"
+NDF_BIN=target/release/ndf bash deploy/helm/check.sh
+
+# The Terraform module and example (deploy/terraform/check.sh): Terraform 1.0.3 fmt -check,
+# validate and `terraform test` of the provider-free configurations, refusals of bad inputs,
+# the project's HCL rules (python-hcl2), checkov, trivy, and the module's values rendered by
+# the chart.
+log "Terraform: fmt, validate, test, lint, scans"
+bash deploy/terraform/check.sh
+
+# The GitHub Actions workflows (scripts/check-workflows.sh): actionlint, zizmor, shellcheck over
+# every run: script, actions pinned by commit, the rollout script against a fake kubectl.
+log "CI/CD workflows: actionlint, zizmor, shellcheck"
+bash scripts/check-workflows.sh
 
 # Instructions counted by callgrind on a fixed document set against perf/baseline.tsv: fails
 # on a total regression over 5%, and on a missing corpus or a baseline of another compiler
