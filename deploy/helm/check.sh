@@ -21,8 +21,9 @@
 #    `ndf serve` on loopback with the keys file its Secret would hold (and fails with a wrong key).
 # 3. Every rendered object (chart, CRD, the operator's objects) validated by
 #    deploy/kubernetes/check_objects.py: kubernetes-validate --strict at the oldest and newest
-#    supported Kubernetes, NdfClusters against the CRD schema, KEDA and prometheus-operator kinds
-#    against their npm models and strict schemas; each validator first shown planted bad objects.
+#    supported Kubernetes, NdfClusters against the CRD schema, KEDA, prometheus-operator and
+#    Gateway API kinds (HTTPRoute, BackendTLSPolicy: gateway_schemas.py) against their npm
+#    models and strict schemas; each validator first shown planted bad objects.
 # 4. checkov and trivy config over the rendered profiles and the chart itself (trivy renders it
 #    with its default values at each supported version); each first shown a planted problem.
 #    Accepted findings: inline checkov.io/skip annotations and .trivyignore.yaml, scoped to the
@@ -31,7 +32,8 @@
 # Tools (pinned; installed when missing or at other versions, reused otherwise): a venv with
 # helm-python-sdk, kubernetes-validate, jsonschema and PyYAML under $SCAN_VENVS/helm; checkov and
 # trivy in the venvs of scripts/scan.sh ($SCAN_VENVS/checkov, $SCAN_VENVS/tools; same pins, read
-# from scan.sh); the npm models of deploy/kubernetes/check.sh ($K8S_MODELS, same pins). Needs
+# from scan.sh); the npm models of deploy/kubernetes/check.sh (same pins) plus the Gateway API's,
+# in their own folder $HELM_K8S_MODELS (default target/k8s-models-helm). Needs
 # python3, node and npm. The ndf binary is NDF_BIN, else `cargo build -p ndf-cli` builds
 # target/debug/ndf. A missing tool or input fails.
 set -euo pipefail
@@ -40,7 +42,7 @@ cd "$(dirname "$0")/../.."
 here=deploy/helm
 
 venvs=$(realpath -m "${SCAN_VENVS:-target/scan-venvs}")
-models=$(realpath -m "${K8S_MODELS:-target/k8s-models}")
+models=$(realpath -m "${HELM_K8S_MODELS:-target/k8s-models-helm}")
 cache=$(realpath -m "${SCAN_CACHE:-target/scan-cache}")
 python=${PYTHON:-python3}
 
@@ -62,6 +64,8 @@ checkov_pkg=$(pin_of scripts/scan.sh checkov_pkg)
 trivy_pkg=$(pin_of scripts/scan.sh trivy_pkg)
 gitleaks_pkg=$(pin_of scripts/scan.sh gitleaks_pkg)
 read -r -a npm_pkgs <<< "$(sed -nE 's/^npm_pkgs=\((.*)\)$/\1/p' deploy/kubernetes/check.sh)"
+# The chart alone renders Gateway API kinds (route.enabled): their model, pinned.
+npm_pkgs+=(@kubernetes-models/gateway-api@2.0.0)
 
 fail() { echo "check-helm: $*" >&2; exit 1; }
 log() { printf '\n== %s\n' "$*"; }
@@ -69,7 +73,7 @@ log() { printf '\n== %s\n' "$*"; }
 if [ -z "$checkov_pkg" ] || [ -z "$trivy_pkg" ] || [ -z "$gitleaks_pkg" ]; then
     fail "checkov_pkg/trivy_pkg/gitleaks_pkg not found in scripts/scan.sh"
 fi
-[ "${#npm_pkgs[@]}" -ge 1 ] || fail "npm_pkgs not found in deploy/kubernetes/check.sh"
+[ "${#npm_pkgs[@]}" -ge 2 ] || fail "npm_pkgs not found in deploy/kubernetes/check.sh"
 for tool in "$python" node npm; do
     command -v "$tool" > /dev/null || fail "$tool is not on PATH (node and npm: Debian nodejs, npm)"
 done
@@ -189,7 +193,7 @@ log "helm test: the test Pod's command against a real ndf serve (loopback, embed
 
 log "validate every object against Kubernetes $versions_csv (deploy/kubernetes/check_objects.py)"
 "$py" deploy/kubernetes/check_objects.py --crd "$out/crd.yaml" --versions "$versions_csv" \
-    --models "$models" --examples "${clusters[@]}" -- \
+    --models "$models" --extra-schemas "$here/gateway_schemas.py" --examples "${clusters[@]}" -- \
     "$out"/*.yaml "${operator_objects[@]}"
 
 # ---------------------------------------------------------------- 4. checkov, trivy

@@ -10,7 +10,10 @@ secretKeyRef or a secret volume. Then per profile: embedded (one API replica on 
 workers), scale-out (API and workers, no PVC), autoscaling (a KEDA ScaledObject on the workers
 and an HPA on the API), gpu (GPU requests on the workers only). And the chart's `helm test` Pod
 reaches what the operator builds: its URL names the active Service and its port, and its own
-NetworkPolicy's egress selects the API pods on their container port.
+NetworkPolicy's egress selects the API pods on their container port. A route or ingress
+(PROFILE+route, PROFILE+ingress: an overlay on a profile) sends to a Service the operator builds,
+on its port, selecting the API pods; the operator's API NetworkPolicy admits each of
+network.apiIngressFrom (the gateway's pods) on the API port, and still the test Pod.
 Exit status: 0 as promised; 1 otherwise.
 """
 
@@ -93,8 +96,62 @@ def smoke_test_reaches_api(chart, kinds, api):
     return errors
 
 
+def admitted(policy, want, port):
+    """Does this ingress NetworkPolicy admit the peer `want` on `port`?"""
+    return any(want in (rule.get("from") or [])
+               and port in [p.get("port") for p in rule.get("ports") or []]
+               for rule in policy["spec"].get("ingress") or [])
+
+
+def exposure_reaches_api(chart, kinds, api, spec):
+    backends = []
+    for o in chart:
+        if o["kind"] == "HTTPRoute":
+            backends += [(o["kind"], b["name"], b["port"])
+                         for r in o["spec"]["rules"] for b in r["backendRefs"]]
+        elif o["kind"] == "Ingress":
+            backends += [(o["kind"], p["backend"]["service"]["name"],
+                          p["backend"]["service"]["port"]["number"])
+                         for r in o["spec"]["rules"] for p in r["http"]["paths"]]
+    if not backends:
+        return ["want an HTTPRoute or an Ingress"], 0
+    errors = []
+    services = {s["metadata"]["name"]: s for s in kinds.get("Service", [])}
+    labels = api[0]["spec"]["template"]["metadata"]["labels"] if len(api) == 1 else {}
+    # The API port: the container port the Services target (by name, "http").
+    ports = {p["containerPort"] for c in api[0]["spec"]["template"]["spec"]["containers"]
+             for p in c.get("ports", []) if p.get("name") == "http"} if len(api) == 1 else set()
+    if not ports:
+        return ["no API container port named http"], 0
+    for kind, name, port in backends:
+        svc = services.get(name)
+        if svc is None:
+            errors.append(f"the {kind} sends to Service {name}, which the operator does not build")
+            continue
+        if port not in [p["port"] for p in svc["spec"]["ports"]]:
+            errors.append(f"the {kind} sends to port {port}, not a port of Service {name}")
+        if not set(svc["spec"]["selector"].items()) <= set(labels.items()):
+            errors.append(f"Service {name} does not select the API pods")
+    policies = [p for p in kinds.get("NetworkPolicy", [])
+                if p["metadata"]["name"].endswith("-api-ingress")]
+    peers = (spec.get("network") or {}).get("apiIngressFrom") or []
+    if len(policies) != 1 or not peers:
+        errors.append(f"want the operator's API NetworkPolicy and network.apiIngressFrom "
+                      f"(got {len(policies)} policies, {len(peers)} peers)")
+    else:
+        for port in ports:
+            for peer in peers:
+                if not admitted(policies[0], peer, port):
+                    errors.append(f"the API NetworkPolicy does not admit {peer} on {port}")
+            if not admitted(policies[0], {"podSelector": {}}, port):
+                errors.append("the API NetworkPolicy no longer admits this namespace's pods "
+                              "(the helm test): apiIngressFrom lacks {podSelector: {}}")
+    return errors, len(backends)
+
+
 def main():
-    profile, cluster_file, built_file, chart_file = sys.argv[1:5]
+    case, cluster_file, built_file, chart_file = sys.argv[1:5]
+    profile, _, overlay = case.partition("+")
     chart = [d for d in yaml.safe_load_all(open(chart_file, encoding="utf-8")) if d]
     (cluster,) = [d for d in yaml.safe_load_all(open(cluster_file, encoding="utf-8")) if d]
     objs = [d for d in yaml.safe_load_all(open(built_file, encoding="utf-8")) if d]
@@ -145,14 +202,22 @@ def main():
     elif gpu_users:
         errors.append(f"{profile}: GPU requests without gpu.enabled")
     errors += smoke_test_reaches_api(chart, kinds, api)
+    exposed = ""
+    if overlay in ("route", "ingress"):
+        more, n = exposure_reaches_api(chart, kinds, api, spec)
+        errors += more
+        exposed = (f"; its {overlay} ({n} backends) reaches the API Service, and the API's "
+                   f"NetworkPolicy admits the {overlay}'s peers and the test Pod")
+    elif overlay:
+        errors.append(f"no check for overlay {overlay!r}")
     for e in errors:
-        print(f"   FAIL {profile}: {e}", file=sys.stderr)
+        print(f"   FAIL {case}: {e}", file=sys.stderr)
     if errors:
         sys.exit(1)
     summary = ", ".join(f"{len(v)} {k}" for k, v in sorted(kinds.items()))
-    print(f"   ok   {profile}: the operator builds {summary}; no secret in them, "
+    print(f"   ok   {case}: the operator builds {summary}; no secret in them, "
           f"{len(named_secrets(spec))} Secrets used by reference; the helm test reaches its API "
-          f"(URL, Service, NetworkPolicy)")
+          f"(URL, Service, NetworkPolicy){exposed}")
 
 
 if __name__ == "__main__":

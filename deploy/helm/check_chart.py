@@ -46,6 +46,9 @@ CHART = os.path.join(HERE, "ndf")
 CRD = os.path.join(REPO, "deploy", "kubernetes", "crd", "ndfclusters.ndf.dev.yaml")
 OPERATOR = os.path.join(REPO, "deploy", "kubernetes", "operator", "ndf-operator.yaml")
 PROFILES = os.path.join(HERE, "profiles")
+OVERLAYS = os.path.join(HERE, "overlays")
+# Each overlay is rendered (snapshot, validators, scanners) on the profile its header names.
+OVERLAY_BASE = {"route": "scale-out", "ingress": "embedded"}
 SNAPSHOTS = os.path.join(HERE, "snapshots")
 RELEASE, NAMESPACE = "ndf", "ndf-system"
 DIGEST = "sha256:" + "0123456789abcdef" * 4
@@ -285,15 +288,23 @@ def cel_mirrors(crd, work):
 # ------------------------------------------------------------------ 6. profiles
 
 def profiles():
+    """(name, values files): the defaults, each profile, each overlay on its profile."""
     names = sorted(f[:-5] for f in os.listdir(PROFILES) if f.endswith(".yaml"))
-    return [("default", None)] + [(n, os.path.join(PROFILES, n + ".yaml")) for n in names]
+    out = [("default", [])] + [(n, [os.path.join(PROFILES, n + ".yaml")]) for n in names]
+    for o in sorted(f[:-5] for f in os.listdir(OVERLAYS) if f.endswith(".yaml")):
+        base = OVERLAY_BASE.get(o)
+        if base not in names:
+            sys.exit(f"overlays/{o}.yaml: no profile to render it on in OVERLAY_BASE")
+        out.append((f"{base}+{o}", [os.path.join(PROFILES, base + ".yaml"),
+                                    os.path.join(OVERLAYS, o + ".yaml")]))
+    return out
 
 
 def lint_and_render(out, update):
     lo, hi = supported_versions()
     rendered = {}
-    for name, path in profiles():
-        values = render.user_values([path] if path else [])
+    for name, paths in profiles():
+        values = render.user_values(paths)
         for minor in (lo, hi):
             report = helm.lint(CHART, values, strict=True, namespace=NAMESPACE,
                                kube_version=f"v1.{minor}.0")
@@ -309,7 +320,7 @@ def lint_and_render(out, update):
         rendered[name] = text
         snapshot = os.path.join(SNAPSHOTS, name + ".yaml")
         header = (f"# Golden snapshot: deploy/helm/render.py"
-                  f"{' -f deploy/helm/profiles/' + name + '.yaml' if path else ''}"
+                  f"{''.join(' -f ' + os.path.relpath(p, REPO) for p in paths)}"
                   f" --name {RELEASE} --namespace {NAMESPACE}\n"
                   f"# Regenerate: bash deploy/helm/check.sh --update\n")
         if update:
@@ -338,8 +349,8 @@ def lint_and_render(out, update):
 def package(rendered, out):
     """The packaged chart (what a release pushes) holds everything: the same renderings."""
     archive = helm.package(CHART, destination=out)
-    for name, path in profiles():
-        values = render.user_values([path] if path else [])
+    for name, paths in profiles():
+        values = render.user_values(paths)
         if render.render(values, chart=archive, name=RELEASE, namespace=NAMESPACE) != rendered.get(name):
             fail(f"{name}: the packaged chart {os.path.basename(archive)} renders differently")
             return
@@ -397,6 +408,17 @@ def operator_drift(default_text):
 
 # ------------------------------------------------------------------ 8. values logic
 
+GATEWAY_NS = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "gw"}}}
+ROUTE = {"enabled": True, "parentRefs": [{"name": "gw", "namespace": "gw"}]}
+INGRESS = {"enabled": True, "hosts": [{"host": "ndf.example.com"}]}
+
+
+def exposed(**fields):
+    """An embedded cluster whose API admits the gateway's namespace, and `fields` (route, …)."""
+    return {"cluster": {"enabled": True, "spec": spec(network={"apiIngressFrom": [GATEWAY_NS]})},
+            **fields}
+
+
 BAD = [
     ("scale-out without a database secret",
      {"cluster": {"enabled": True, "spec": scale_out(storage={"scaleOut": {"s3": {"bucket": "b"}}})}},
@@ -435,6 +457,35 @@ BAD = [
      "tests.apiKeySecret (or cluster.spec.security.bootstrapKeysSecret) must name"),
     ("an image digest that is not one", {"image": {"repository": "r", "digest": "latest"}},
      "/image/digest"),
+    ("an unknown key under route", exposed(route=dict(ROUTE, backend="ndf")),
+     "additional properties 'backend' not allowed"),
+    ("an unknown key under ingress.hosts[]",
+     exposed(ingress=dict(INGRESS, hosts=[{"host": "ndf.example.com", "port": 80}])),
+     "additional properties 'port' not allowed"),
+    ("a route without parentRefs", exposed(route={"enabled": True}), "/route/parentRefs"),
+    ("an ingress without hosts", exposed(ingress={"enabled": True}), "/ingress/hosts"),
+    ("a route timeout that is not a Gateway API duration",
+     exposed(route=dict(ROUTE, timeouts={"request": "10 minutes"})), "/route/timeouts/request"),
+    ("a route hostname with capitals", exposed(route=dict(ROUTE, hostnames=["NDF.example.com"])),
+     "/route/hostnames/0"),
+    ("a route without an NdfCluster or a serviceName", {"route": ROUTE},
+     "route.enabled needs cluster.enabled, or route.serviceName"),
+    ("an ingress without an NdfCluster or a serviceName", {"ingress": INGRESS},
+     "ingress.enabled needs cluster.enabled, or ingress.serviceName"),
+    ("a route the API's NetworkPolicy would not admit (no apiIngressFrom)",
+     {"cluster": {"enabled": True, "spec": spec()}, "route": ROUTE},
+     "route.enabled: the API's NetworkPolicy admits only pods of namespace ndf-system: name the "
+     "gateway's pods in cluster.spec.network.apiIngressFrom"),
+    ("an ingress the API's NetworkPolicy would not admit (no apiIngressFrom)",
+     {"cluster": {"enabled": True, "spec": spec()}, "ingress": INGRESS},
+     "name the ingress controller's pods in cluster.spec.network.apiIngressFrom"),
+    ("a route to an HTTPS API without backendTLS",
+     {"cluster": {"enabled": True, "spec": spec(
+         network={"apiIngressFrom": [GATEWAY_NS]},
+         security={"tls": {"secretName": "tls"}, "bootstrapKeysSecret": {"name": "k", "key": "keys"}})},
+      "route": ROUTE},
+     "route.enabled with cluster.spec.security.tls: the API speaks HTTPS; set "
+     "route.backendTLS.caCertificateRefs"),
 ]
 GOOD = [
     ("the defaults (operator only)", {}),
@@ -455,6 +506,12 @@ GOOD = [
     ("a 40-character name", {"cluster": {"enabled": True, "name": "n" * 40, "spec": spec()}}),
     ("an NdfCluster deleted with the release",
      {"cluster": {"enabled": True, "keepOnUninstall": False, "spec": spec()}}),
+    ("a route and an ingress to an NdfCluster managed elsewhere (serviceName)",
+     {"route": dict(ROUTE, serviceName="docs"), "ingress": dict(INGRESS, serviceName="docs")}),
+    ("a route under a path prefix (rewritten to /)", exposed(route=dict(ROUTE, pathPrefix="/ndf"))),
+    ("a route and an ingress with the API's NetworkPolicies off",
+     {"cluster": {"enabled": True, "spec": spec(network={"policies": False})},
+      "route": ROUTE, "ingress": INGRESS}),
 ]
 
 
@@ -473,6 +530,32 @@ def values_logic():
             fail(f"values: {what}: refused: {err}")
         else:
             ok(f"values: {what}: renders")
+
+
+def exposure():
+    """The route and the ingress send to the Service the operator names after the NdfCluster
+    (cluster.name, else the release), on the API port; a path prefix is rewritten to /."""
+    values = exposed(route=dict(ROUTE, pathPrefix="/ndf"), ingress=INGRESS)
+    values["cluster"]["name"] = "docs"
+    objs = {o["kind"]: o for o in docs_of(render.render(values, name=RELEASE, namespace=NAMESPACE))}
+    route, ingress = objs.get("HTTPRoute"), objs.get("Ingress")
+    if not route or not ingress:
+        fail(f"exposure: want an HTTPRoute and an Ingress, got {sorted(objs)}")
+        return
+    (rule,) = route["spec"]["rules"]
+    backends = [(b["name"], b["port"]) for b in rule["backendRefs"]]
+    backends += [(p["backend"]["service"]["name"], p["backend"]["service"]["port"]["number"])
+                 for r in ingress["spec"]["rules"] for p in r["http"]["paths"]]
+    rewrite = [f["urlRewrite"]["path"] for f in rule.get("filters", []) if f["type"] == "URLRewrite"]
+    if set(backends) != {("docs", 8080)}:
+        fail(f"exposure: backends {backends}, want the NdfCluster's Service docs:8080")
+    elif rewrite != [{"type": "ReplacePrefixMatch", "replacePrefixMatch": "/"}]:
+        fail(f"exposure: /ndf is not rewritten to / ({rule})")
+    elif not rule.get("timeouts", {}).get("request"):
+        fail("exposure: the route has no request timeout")
+    else:
+        ok("exposure: route and ingress send to the NdfCluster's Service (cluster.name) on 8080; "
+           "a path prefix is rewritten to /; the route has a request timeout")
 
 
 # ------------------------------------------------------------------ 9. secrets
@@ -530,6 +613,7 @@ def main():
         operator_drift(rendered["default"])
     print("== values logic")
     values_logic()
+    exposure()
     print("== nothing secret rendered")
     no_secrets({k: v for k, v in rendered.items() if k != "default"})
     if failures:

@@ -8,8 +8,9 @@ every object with `properties` (and no x-kubernetes-preserve-unknown-fields, and
 additionalProperties) takes no other key; `nullable` becomes a "null" type; int-or-string
 fields take an integer or a string; int32/int64 formats become bounds; CRD defaults are kept
 (annotations: Helm applies none, the API server does). The spec's top-level `required` (image)
-applies only with cluster.enabled. The rest of the schema (image, operator, tests, …) is written
-here, strict too. CEL rules cannot be JSON Schema: templates/_validate.tpl mirrors them.
+applies only with cluster.enabled. The rest of the schema (image, operator, route, ingress,
+tests, …) is written here, strict too. CEL rules cannot be JSON Schema: templates/_validate.tpl
+mirrors them.
 """
 
 import copy
@@ -159,6 +160,62 @@ def values_schema(crd):
             }),
         }),
     }, description="The ndf operator (`ndf operator`).")
+    # Gateway API and Kubernetes name rules, so a typo fails at `helm install`, not at apply.
+    dns_label = string(minLength=1, maxLength=63, pattern="^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    hostname = string(minLength=1, maxLength=253,
+                      pattern=r"^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+    duration = string(pattern="^([0-9]{1,5}(h|m|s|ms)){1,4}$")
+    service_name = string("The Service to send to: the NdfCluster's name (default: "
+                          "cluster.name or the release name).",
+                          pattern="^([a-z0-9]([-a-z0-9]*[a-z0-9])?)?$", maxLength=40)
+    route = obj({
+        "enabled": {"type": "boolean", "description": "Render a Gateway API HTTPRoute."},
+        "serviceName": service_name,
+        "annotations": string_map("Annotations of the HTTPRoute."),
+        "labels": string_map("Extra labels of the HTTPRoute and BackendTLSPolicy."),
+        "parentRefs": {"type": "array", "maxItems": 32, "description":
+                       "The Gateways (listeners) the route attaches to.",
+                       "items": obj({
+                           "group": string(maxLength=253), "kind": string(minLength=1, maxLength=63),
+                           "namespace": dns_label, "name": string(minLength=1, maxLength=253),
+                           "sectionName": string(minLength=1, maxLength=253),
+                           "port": {"type": "integer", "minimum": 1, "maximum": 65535},
+                       }, ["name"])},
+        "hostnames": {"type": "array", "maxItems": 16, "items": hostname},
+        "pathPrefix": string("Requests under this prefix go to the API (prefix replaced by /).",
+                             pattern="^/([^?#]*)?$", maxLength=1024),
+        "timeouts": obj({
+            "request": duration,
+            "backendRequest": {"anyOf": [duration, {"const": ""}]},
+        }, ["request"], "HTTPRoute rule timeouts (long: 200 MB uploads)."),
+        "backendTLS": obj({
+            "caCertificateRefs": {"type": "array", "maxItems": 8, "items": obj({
+                "kind": string(enum=["ConfigMap", "Secret"]), "name": string(minLength=1),
+            }, ["name"])},
+            "hostname": {"anyOf": [hostname, {"const": ""}]},
+        }, description="A BackendTLSPolicy for an HTTPS API (cluster.spec.security.tls)."),
+    }, description="A Gateway API HTTPRoute to the NdfCluster's Service.")
+    route["if"] = {"properties": {"enabled": {"const": True}}, "required": ["enabled"]}
+    route["then"] = {"properties": {"parentRefs": {"minItems": 1}}, "required": ["parentRefs"]}
+    ingress = obj({
+        "enabled": {"type": "boolean", "description": "Render an Ingress."},
+        "serviceName": service_name,
+        "className": string("The IngressClass (empty: the cluster's default)."),
+        "annotations": string_map("Annotations of the Ingress (controller settings)."),
+        "labels": string_map("Extra labels of the Ingress."),
+        "hosts": {"type": "array", "items": obj({
+            "host": hostname,
+            "paths": {"type": "array", "minItems": 1,
+                      "items": string(pattern="^/", maxLength=1024)},
+        }, ["host"])},
+        "pathType": string(enum=["Prefix", "Exact", "ImplementationSpecific"]),
+        "tls": {"type": "array", "items": obj({
+            "secretName": string(minLength=1),
+            "hosts": {"type": "array", "items": hostname},
+        }, ["secretName"])},
+    }, description="An Ingress to the NdfCluster's Service.")
+    ingress["if"] = {"properties": {"enabled": {"const": True}}, "required": ["enabled"]}
+    ingress["then"] = {"properties": {"hosts": {"minItems": 1}}, "required": ["hosts"]}
     tests = obj({
         "enabled": {"type": "boolean"},
         "job": {"type": "boolean", "description": "Also run a job round trip."},
@@ -183,6 +240,8 @@ def values_schema(crd):
                                  "items": obj({"name": string(minLength=1)}, ["name"])},
             "operator": operator,
             "cluster": cluster,
+            "route": route,
+            "ingress": ingress,
             "tests": tests,
         },
     }

@@ -3,7 +3,8 @@
 
 Run by deploy/kubernetes/check.sh inside its venv (kubernetes-validate, jsonschema, PyYAML):
 
-    check_objects.py --crd CRD.yaml --versions 1.30.0,1.37.0 --models DIR FILE...
+    check_objects.py --crd CRD.yaml --versions 1.30.0,1.37.0 --models DIR
+                     [--extra-schemas FILE.py] FILE...
 
 Each object goes to the validator of its API group:
 - built-in kinds (and the CRD itself): kubernetes-validate's strict schemas (unknown fields are
@@ -15,7 +16,10 @@ Each object goes to the validator of its API group:
   @kubernetes-models/prometheus-operator (validators generated from the upstream API types:
   types, formats, required fields; node, under --models) AND this file's strict schemas
   (third_party_schemas.py: unknown fields, the trigger metadata keys), because the upstream
-  validators accept unknown fields and their CRDs ship in no package reachable here.
+  validators accept unknown fields and their CRDs ship in no package reachable here;
+- more such groups with --extra-schemas FILE.py (a module like third_party_schemas.py that also
+  names its groups' npm packages in NODE_GROUPS: deploy/helm/gateway_schemas.py adds the Gateway
+  API's HTTPRoute and BackendTLSPolicy).
 Metadata of custom resources is checked as ObjectMeta by kubernetes-validate.
 
 Before anything else every validator is shown planted good and bad objects: the good must pass
@@ -25,6 +29,7 @@ Exit status: 0 all valid; 1 an object is invalid or a self-check failed; 2 usage
 
 import argparse
 import copy
+import importlib.util
 import json
 import os
 import subprocess
@@ -109,9 +114,12 @@ def structural(schema):
 
 
 class Checker:
-    def __init__(self, crd, versions, models_dir):
+    def __init__(self, crd, versions, models_dir, extra=None):
         self.versions = versions
         self.models_dir = models_dir
+        self.extra = extra
+        self.node_groups = {**NODE_GROUPS, **(extra.NODE_GROUPS if extra else {})}
+        self.schemas = {**third_party_schemas.SCHEMAS, **(extra.SCHEMAS if extra else {})}
         self.crd_kind = crd["spec"]["names"]["kind"]
         self.crd_group = crd["spec"]["group"]
         self.crd_schemas = {}
@@ -149,9 +157,9 @@ class Checker:
         ]
 
     def strict(self, obj):
-        schema = third_party_schemas.SCHEMAS.get((obj.get("apiVersion"), obj.get("kind")))
+        schema = self.schemas.get((obj.get("apiVersion"), obj.get("kind")))
         if schema is None:
-            return ["no strict schema in third_party_schemas.py for this kind"]
+            return ["no strict schema in third_party_schemas.py (or --extra-schemas) for this kind"]
         errors = [
             f"strict schema: {'.'.join(str(p) for p in e.path)}: {e.message}"
             for e in jsonschema.Draft7Validator(schema).iter_errors(obj)
@@ -172,7 +180,7 @@ class Checker:
         """Errors per object (same order) from the npm models' validators, in one node run."""
         if not objs:
             return []
-        batch = [{"pkg": NODE_GROUPS[group_of(o)], "obj": o} for o in objs]
+        batch = [{"pkg": self.node_groups[group_of(o)], "obj": o} for o in objs]
         path = os.path.join(self.models_dir, "validate-batch.json")
         with open(path, "w", encoding="utf-8") as f:
             json.dump(batch, f)
@@ -197,7 +205,7 @@ class Checker:
                 results[i] = ["not a Kubernetes object (apiVersion and kind needed)"]
             elif group_of(obj) == self.crd_group:
                 results[i] = self.crd(obj) + self.metadata(obj)
-            elif group_of(obj) in NODE_GROUPS:
+            elif group_of(obj) in self.node_groups:
                 results[i] = self.strict(obj) + self.metadata(obj)
                 third.append(i)
             else:
@@ -211,6 +219,9 @@ def self_check(checker, crs):
     """Planted objects: each good one passes every validator it meets, and each bad one is
     rejected by the one validator it was made for (so each validator is shown to work alone)."""
     good, bad = third_party_schemas.planted()
+    if checker.extra:
+        extra_good, extra_bad = checker.extra.planted()
+        good, bad = good + extra_good, bad + extra_bad
     deployment = {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -308,12 +319,18 @@ def main():
     ap.add_argument("--versions", required=True, help="comma-separated Kubernetes versions")
     ap.add_argument("--models", required=True, help="folder whose node_modules holds the npm models")
     ap.add_argument("--examples", nargs="*", default=[], help="NdfCluster files for the self-check")
+    ap.add_argument("--extra-schemas", help="a module like third_party_schemas.py with NODE_GROUPS")
     ap.add_argument("files", nargs="+")
     args = ap.parse_args()
     versions = [v for v in args.versions.split(",") if v]
     with open(args.crd, encoding="utf-8") as f:
         crd = yaml.safe_load(f)
-    checker = Checker(crd, versions, os.path.abspath(args.models))
+    extra = None
+    if args.extra_schemas:
+        spec = importlib.util.spec_from_file_location("extra_schemas", args.extra_schemas)
+        extra = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(extra)
+    checker = Checker(crd, versions, os.path.abspath(args.models), extra)
     crs = []
     for path in args.examples:
         with open(path, encoding="utf-8") as f:

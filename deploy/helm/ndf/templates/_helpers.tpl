@@ -92,3 +92,23 @@ checkov.io/skip8: CKV_K8S_43=image.digest is empty, so the image is pulled by ta
 checkov.io/skip9: CKV_K8S_15=image.digest is empty; with a digest IfNotPresent pulls exactly the pinned image
 {{- end -}}
 {{- end -}}
+
+{{/*
+exposedService (list ROOT SECTION): the Service a route or ingress sends to: SECTION.serviceName,
+else the NdfCluster's (the operator names its active Service after it).
+*/}}
+{{- define "ndf.exposedService" -}}
+{{- $root := index . 0 -}}{{- $section := index . 1 -}}
+{{- $section.serviceName | default (include "ndf.clusterName" $root) -}}
+{{- end -}}
+
+{{/* exposureLabels (list ROOT SECTION COMPONENT): labels of the route's and ingress' objects. */}}
+{{- define "ndf.exposureLabels" -}}
+{{- $root := index . 0 -}}{{- $section := index . 1 -}}
+{{ include "ndf.labels" $root }}
+app.kubernetes.io/name: ndf
+app.kubernetes.io/component: {{ index . 2 }}
+{{- with $section.labels }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}

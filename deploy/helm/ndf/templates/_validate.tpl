@@ -103,3 +103,23 @@ the CRD appears here and that a planted violation of each rule is refused.
 {{- end -}}
 {{- end -}}
 {{- end -}}
+
+{{/*
+validateExposure (list ROOT "route"|"ingress"): what a route or ingress needs beyond its schema.
+*/}}
+{{- define "ndf.validateExposure" -}}
+{{- $root := index . 0 -}}{{- $key := index . 1 -}}
+{{- $v := index $root.Values $key -}}
+{{- if not (or $root.Values.cluster.enabled $v.serviceName) -}}
+{{- fail (printf "%s.enabled needs cluster.enabled, or %s.serviceName (the name of the NdfCluster managed elsewhere in this namespace)" $key $key) -}}
+{{- end -}}
+{{- if $root.Values.cluster.enabled -}}
+{{- $spec := $root.Values.cluster.spec | default dict -}}
+{{- if and (dig "network" "policies" true $spec) (not (dig "network" "apiIngressFrom" (list) $spec)) -}}
+{{- fail (printf "%s.enabled: the API's NetworkPolicy admits only pods of namespace %s: name the %s's pods in cluster.spec.network.apiIngressFrom (e.g. {namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: NAMESPACE}}}, plus {podSelector: {}} to keep this namespace's, the helm test's), or set cluster.spec.network.policies: false" $key $root.Release.Namespace (ternary "gateway" "ingress controller" (eq $key "route"))) -}}
+{{- end -}}
+{{- if and (eq $key "route") (include "ndf.present" (list (dig "security" (dict) $spec) "tls")) (not $v.backendTLS.caCertificateRefs) -}}
+{{- fail "route.enabled with cluster.spec.security.tls: the API speaks HTTPS; set route.backendTLS.caCertificateRefs (the CA of the API's certificate) so the gateway can verify it (a BackendTLSPolicy)" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
