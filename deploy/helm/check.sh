@@ -8,9 +8,10 @@
 #    a planted broken chart and value first; Chart.yaml against Cargo.toml and ndf-operator's
 #    supported Kubernetes versions; crds/ = the committed CRD; values.schema.json = what
 #    gen_values_schema.py makes of the CRD; every CEL rule mirrored in templates/_validate.tpl
-#    and a planted violation of each refused; every profile (deploy/helm/profiles, and the
-#    defaults) linted --strict at the oldest and newest supported Kubernetes, rendered and
-#    compared with its golden snapshot (deploy/helm/snapshots); the operator's objects against
+#    and a planted violation of each refused; every profile (deploy/helm/profiles, the
+#    defaults, and each overlay of deploy/helm/overlays on its profile: route, ingress) linted
+#    --strict at the oldest and newest supported Kubernetes, rendered and compared with its
+#    golden snapshot (deploy/helm/snapshots); the operator's objects against
 #    the committed `ndf deploy operator-install`; a table of bad values refused with the
 #    expected message and good ones rendered; nothing secret rendered.
 # 2. `ndf deploy crd` = the chart's CRD; `ndf deploy render` of each profile's NdfCluster (what

@@ -13,13 +13,14 @@ inside its venv:
 5. every CEL rule of the CRD has its mirror in templates/_validate.tpl (same message), and a
    planted violation of each is refused with that message by the templates alone (a copy of
    the chart without values.schema.json);
-6. every profile (and the defaults): lint --strict at the oldest and newest supported
-   Kubernetes, render, compare with snapshots/<profile>.yaml (--update rewrites them), write the
+6. every profile (and the defaults, and each overlay on the profile OVERLAY_BASE names):
+   lint --strict at the oldest and newest supported Kubernetes, render, compare with snapshots/<profile>.yaml (--update rewrites them), write the
    rendering to DIR/<profile>.yaml (CRD included once, DIR/crd.yaml) for the validators; the
    packaged chart (`helm package`) renders every profile the same;
 7. the operator objects are the committed `ndf deploy operator-install` ones: the same RBAC
    rules, container and pod hardening, args, env, ports, probes, volumes, strategy, policy;
 8. values logic: a table of bad values refused with the expected message, good ones rendered;
+   the route's and the ingress' backend is the NdfCluster's Service;
 9. nothing secret rendered: no Secret, no ConfigMap, secrets referenced by name only.
 Exit status: 0 all good; 1 otherwise.
 """
