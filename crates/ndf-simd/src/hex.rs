@@ -42,7 +42,10 @@ pub fn decode_run_at(level: Level, input: &[u8], out: &mut Vec<u8>, max_bytes: u
     let input = input.get(..n).unwrap_or(input);
     match usable(level) {
         #[cfg(target_arch = "x86_64")]
-        Level::Avx2 => x86::run_avx2(input, out),
+        Level::Avx2 => match crate::Avx2::detect() {
+            Some(cpu) => x86::run_avx2(cpu, input, out),
+            None => x86::run_sse2(input, out),
+        },
         #[cfg(target_arch = "x86_64")]
         Level::Sse2 => x86::run_sse2(input, out),
         _ => run_scalar(input, out),
@@ -134,13 +137,13 @@ mod x86 {
         i + super::run_scalar(input.get(i..).unwrap_or_default(), out)
     }
 
-    pub(super) fn run_avx2(input: &[u8], out: &mut Vec<u8>) -> usize {
+    pub(super) fn run_avx2(_cpu: crate::Avx2, input: &[u8], out: &mut Vec<u8>) -> usize {
         if input.len() < 32 {
             return run_sse2(input, out);
         }
         #[allow(unsafe_code)]
-        // SAFETY: only reached at Level::Avx2, which `usable` grants only when
-        // `is_x86_feature_detected!("avx2")` said the CPU has AVX2.
+        // SAFETY: the `Avx2` token exists only when `is_x86_feature_detected!("avx2")` said
+        // the CPU has AVX2 (`Avx2::detect`).
         unsafe {
             run_avx2_impl(input, out)
         }

@@ -72,6 +72,22 @@ pub fn detected() -> Level {
     l
 }
 
+/// Proof that this CPU runs AVX2. Only [`Avx2::detect`] makes one, from runtime detection, so
+/// a kernel that takes it may call `#[target_feature(enable = "avx2")]` code: its callers
+/// cannot reach the AVX2 path without the check (a safe function would not say so).
+#[cfg(target_arch = "x86_64")]
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Avx2(());
+
+#[cfg(target_arch = "x86_64")]
+impl Avx2 {
+    /// The token when [`detected`] (from `is_x86_feature_detected!`) is AVX2.
+    #[inline]
+    pub(crate) fn detect() -> Option<Avx2> {
+        (detected() >= Level::Avx2).then_some(Avx2(()))
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 fn detect() -> Level {
     if std::arch::is_x86_feature_detected!("avx2") {
