@@ -18,79 +18,6 @@ use std::time::{Duration, Instant};
 
 use support::{Opts, Server, client, embedded, tool, wait_job};
 
-fn run(cmd: &mut Command) -> std::process::Output {
-    let out = cmd.stdin(Stdio::null()).output().expect("run");
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-/// A CA, and a server certificate for 127.0.0.1 signed by it, with `cn` as its subject.
-fn make_certs(openssl: &Path, dir: &Path, cn: &str) {
-    let p = |n: &str| dir.join(n).display().to_string();
-    if !dir.join("ca.pem").exists() {
-        run(Command::new(openssl).args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=ndf test CA",
-            "-keyout",
-            &p("ca.key"),
-            "-out",
-            &p("ca.pem"),
-        ]));
-    }
-    run(Command::new(openssl).args([
-        "req",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-        "-subj",
-        &format!("/CN={cn}"),
-        "-keyout",
-        &p("server.key.new"),
-        "-out",
-        &p("server.csr"),
-    ]));
-    std::fs::write(
-        dir.join("ext.cnf"),
-        "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n",
-    )
-    .unwrap();
-    run(Command::new(openssl).args([
-        "x509",
-        "-req",
-        "-in",
-        &p("server.csr"),
-        "-CA",
-        &p("ca.pem"),
-        "-CAkey",
-        &p("ca.key"),
-        "-CAcreateserial",
-        "-days",
-        "2",
-        "-extfile",
-        &p("ext.cnf"),
-        "-out",
-        &p("server.pem.new"),
-    ]));
-    // Replace both files by rename, as a certificate manager would.
-    std::fs::rename(dir.join("server.key.new"), dir.join("server.key")).unwrap();
-    std::fs::rename(dir.join("server.pem.new"), dir.join("server.pem")).unwrap();
-}
-
 /// `openssl s_client` against the server with extra flags: (handshake ok, its output).
 fn s_client(openssl: &Path, addr: &str, ca: &Path, flags: &[&str]) -> (bool, String) {
     let out = Command::new(openssl)
@@ -118,7 +45,7 @@ fn tls_1_3_works_old_versions_are_refused_and_certificates_reload() {
         return;
     };
     let dir = support::scratch("sec_tls_certs");
-    make_certs(&openssl, &dir, "first.ndf.test");
+    support::make_certs(&openssl, &dir, "first.ndf.test");
     let cert = dir.join("server.pem").display().to_string();
     let key = dir.join("server.key").display().to_string();
     let server = Server::serve(
@@ -181,7 +108,7 @@ fn tls_1_3_works_old_versions_are_refused_and_certificates_reload() {
     // A new certificate is served without a restart.
     let (_, before) = s_client(&openssl, &addr, &ca, &["-showcerts"]);
     assert!(before.contains("first.ndf.test"), "{before}");
-    make_certs(&openssl, &dir, "second.ndf.test");
+    support::make_certs(&openssl, &dir, "second.ndf.test");
     let start = Instant::now();
     loop {
         let (ok, after) = s_client(&openssl, &addr, &ca, &["-showcerts"]);

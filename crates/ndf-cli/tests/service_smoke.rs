@@ -31,7 +31,7 @@ fn ndf_smoke_passes_against_a_working_service_and_fails_otherwise() {
         return;
     };
     let dir = support::scratch("smoke_command");
-    support::make_certs(&openssl, &dir);
+    support::make_certs(&openssl, &dir, "127.0.0.1");
     let ca = dir.join("ca.pem").display().to_string();
     let line = |scopes: &[&str]| {
         let mut args = vec![

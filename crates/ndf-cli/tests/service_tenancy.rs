@@ -14,24 +14,9 @@
 
 mod support;
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 
-use support::{Opts, Server, backends, client};
-
-/// Run `ndf ARGS…` against a backend's store (no server): (ok, stdout, stderr).
-fn ndf(backend: &support::Backend, args: &[&str]) -> (bool, String, String) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ndf"));
-    cmd.args(args).args(backend.args());
-    for (k, v) in backend.env() {
-        cmd.env(k, v);
-    }
-    let out = cmd.stdin(Stdio::null()).output().expect("run ndf");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use support::{Opts, Server, backends, client, ndf};
 
 /// `opts` with `--no-jobs`: nothing takes jobs off the queue.
 fn no_jobs(mut opts: Opts) -> Opts {

@@ -728,7 +728,7 @@ fn refused_tls_handshakes_are_logged_and_counted() {
         return;
     };
     let dir = support::scratch("transport_tls_certs");
-    support::make_certs(&openssl, &dir);
+    support::make_certs(&openssl, &dir, "127.0.0.1");
     let cert = dir.join("server.pem").display().to_string();
     let key = dir.join("server.key").display().to_string();
     let ca_pem = std::fs::read(dir.join("ca.pem")).unwrap();

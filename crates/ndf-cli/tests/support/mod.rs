@@ -751,8 +751,11 @@ pub fn run_ok(cmd: &mut Command) {
     );
 }
 
-/// A CA and a certificate for 127.0.0.1 signed by it (`ca.pem`, `server.pem`, `server.key`).
-pub fn make_certs(openssl: &Path, dir: &Path) {
+/// A CA (`ca.pem`, `ca.key`; made once per `dir`, kept when present) and a server certificate
+/// for 127.0.0.1 signed by it with `cn` as its subject (`server.pem`, `server.key`, usable for
+/// server and client authentication). A second call replaces the server's files by rename, as
+/// a certificate manager would.
+pub fn make_certs(openssl: &Path, dir: &Path, cn: &str) {
     let p = |n: &str| dir.join(n).display().to_string();
     let ec = [
         "-newkey",
@@ -761,21 +764,27 @@ pub fn make_certs(openssl: &Path, dir: &Path) {
         "ec_paramgen_curve:P-256",
         "-nodes",
     ];
-    run_ok(
-        Command::new(openssl)
-            .args(["req", "-x509"])
-            .args(ec)
-            .args(["-days", "2", "-subj", "/CN=ndf test CA"])
-            .args(["-keyout", &p("ca.key"), "-out", &p("ca.pem")]),
-    );
+    if !dir.join("ca.pem").exists() {
+        run_ok(
+            Command::new(openssl)
+                .args(["req", "-x509"])
+                .args(ec)
+                .args(["-days", "2", "-subj", "/CN=ndf test CA"])
+                .args(["-keyout", &p("ca.key"), "-out", &p("ca.pem")]),
+        );
+    }
     run_ok(
         Command::new(openssl)
             .arg("req")
             .args(ec)
-            .args(["-subj", "/CN=127.0.0.1"])
-            .args(["-keyout", &p("server.key"), "-out", &p("server.csr")]),
+            .args(["-subj", &format!("/CN={cn}")])
+            .args(["-keyout", &p("server.key.new"), "-out", &p("server.csr")]),
     );
-    std::fs::write(dir.join("ext.cnf"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n",
+    )
+    .unwrap();
     run_ok(Command::new(openssl).args([
         "x509",
         "-req",
@@ -791,6 +800,8 @@ pub fn make_certs(openssl: &Path, dir: &Path) {
         "-extfile",
         &p("ext.cnf"),
         "-out",
-        &p("server.pem"),
+        &p("server.pem.new"),
     ]));
+    std::fs::rename(dir.join("server.key.new"), dir.join("server.key")).unwrap();
+    std::fs::rename(dir.join("server.pem.new"), dir.join("server.pem")).unwrap();
 }
