@@ -45,6 +45,9 @@ pub(crate) struct SmokeArgs {
 /// Largest answer read from the service, in bytes (the smoke document's are tiny).
 const MAX_ANSWER_BYTES: u64 = 1 << 20;
 
+/// Longest one request may take.
+const MAX_REQUEST: Duration = Duration::from_secs(60);
+
 /// Largest API key or CA file read, in bytes.
 const MAX_FILE_BYTES: u64 = 1 << 20;
 
@@ -81,7 +84,6 @@ pub(crate) fn run(args: &SmokeArgs) -> anyhow::Result<ExitCode> {
 
 fn client(args: &SmokeArgs) -> anyhow::Result<Client> {
     let mut builder = Client::builder()
-        .timeout(Duration::from_secs(args.timeout_secs.clamp(1, 60)))
         .connect_timeout(Duration::from_secs(10))
         .redirect(reqwest::redirect::Policy::none());
     if let Some(path) = &args.ca_file {
@@ -122,10 +124,11 @@ struct Smoke<'a> {
 
 impl Smoke<'_> {
     fn send(&self, what: &str, request: RequestBuilder) -> anyhow::Result<Response> {
-        ensure!(
-            Instant::now() < self.deadline,
-            "{what}: the deadline passed"
-        );
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        ensure!(!left.is_zero(), "{what}: the deadline passed");
+        // Each request ends by the check's deadline (and within a minute: the smoke
+        // document is tiny), body included.
+        let request = request.timeout(left.min(MAX_REQUEST));
         let request = match &self.key {
             Some(key) => request.bearer_auth(key),
             None => request,
